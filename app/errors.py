@@ -1,0 +1,152 @@
+"""Errors the API answers, and the handlers that turn every failure into JSON.
+
+Every error body has one shape, on both surfaces::
+
+    {"error": {"code": "validation_error",
+               "message": "what went wrong and what to do",
+               "fields": {"speaker_count": ["must be at least 1"]}}}   # when fields are at fault
+
+``code`` is stable (clients branch on it); ``message`` is for people. Nothing answers an HTML
+page or a stack trace.
+
+Hierarchy::
+
+    ApiError
+    ├── InvalidJson              400 invalid_json
+    ├── ValidationFailed         422 validation_error (fields)
+    ├── Unauthorized             401 unauthorized
+    ├── NotFound                 404 not_found
+    ├── IdempotencyKeyReused     422 idempotency_key_reused
+    └── ServiceUnavailable       503 service_unavailable
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code and a message a person can act on."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        error.update(self.extra)
+        return {"error": error}
+
+
+class InvalidJson(ApiError):
+    status = 400
+    code = "invalid_json"
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "validation_error"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="voxhook"'})
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "service_unavailable"
+
+
+def error_response(error: ApiError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def describe_fields(messages: Any) -> dict[str, list[str]]:
+    """Flatten marshmallow's nested messages into ``{"field.sub": ["message", ...]}``."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = "body" if key == "_schema" and not prefix else str(key)
+                walk(f"{prefix}.{name}" if prefix else name, value)
+        elif isinstance(node, list) and all(isinstance(item, str) for item in node):
+            flat.setdefault(prefix or "body", []).extend(node)
+        else:
+            flat.setdefault(prefix or "body", []).append(str(node))
+
+    walk("", messages)
+    return flat
+
+
+def _from_http_exception(exc: HTTPException) -> ApiError:
+    """Map Flask/webargs HTTP errors (bad JSON, failed validation, 404, 405…) onto ours."""
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if messages:
+        # webargs nests messages by location: {"json": {...}}, {"query": {...}}.
+        located = messages.get("json", messages) if isinstance(messages, dict) else messages
+        if exc.code == 400 and located == ["Invalid JSON body."]:
+            return InvalidJson(
+                "The request body is not valid JSON; send a JSON object with "
+                "Content-Type: application/json."
+            )
+        fields = describe_fields(located)
+        summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+        return ValidationFailed(f"The request is invalid. {summary}", fields=fields)
+    generic = ApiError(exc.description or exc.name)
+    generic.status = exc.code or 500
+    generic.code = (exc.name or "error").lower().replace(" ", "_")
+    return generic
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error as JSON (registered after flask-smorest's own, so ours win)."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error while serving a request")
+        return error_response(
+            ApiError("The server failed to handle this request; try again, and tell the "
+                     "operator if it keeps happening.")
+        )

@@ -1,0 +1,145 @@
+"""Tables: accounts, their API keys, transcriptions and idempotency records.
+
+Schema changes go through the Alembic migrations in ``app/migrations``; these classes and
+the newest migration must describe the same tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: The account every fresh installation has, so a newcomer can create a key at once.
+DEFAULT_ACCOUNT_ID = "acct_default"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (what every timestamp column stores)."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe identifier such as ``tr_3f9k…`` (prefix says what it names)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class TranscriptionStatus(enum.StrEnum):
+    """Where a transcription is; ``completed`` and ``failed`` are final."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
+
+
+class Surface(enum.StrEnum):
+    """Which HTTP contract created a transcription (it decides the response shape)."""
+
+    QUICKSTART = "quickstart"
+    V1 = "v1"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    keys: Mapped[list[ApiKey]] = relationship(back_populates="account")
+
+
+class ApiKey(Base):
+    """An API key. Only the SHA-256 of the secret is kept; the secret is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: The first characters of the secret (``sk_live_ab12``), so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    account: Mapped[Account] = relationship(back_populates="keys")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Transcription(Base):
+    """One request to transcribe a file, from creation to its result or error."""
+
+    __tablename__ = "transcriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    surface: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=TranscriptionStatus.QUEUED)
+    source: Mapped[str] = mapped_column(String(16), default="external_url")
+    url: Mapped[str | None] = mapped_column(Text)
+    pipeline_code: Mapped[str] = mapped_column(String(100))
+    #: The ISO 639-1 code the client gave; None means detect.
+    language: Mapped[str | None] = mapped_column(String(8))
+    align: Mapped[bool] = mapped_column(Boolean, default=True)
+    diarize: Mapped[bool] = mapped_column(Boolean, default=False)
+    speaker_count: Mapped[int | None] = mapped_column(Integer)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    #: 0..1, how far the engine has come through the audio while processing.
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    audio_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    #: Cost in micro-dollars (1e-6 USD), exact; None until the duration is known.
+    cost_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    #: The worker that ran it (host:pid), for operators following a job through the logs.
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST with an ``Idempotency-Key``, replayed for repeats."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    #: SHA-256 of the method, path and canonical body: a repeat must match it.
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    transcription_id: Mapped[str | None] = mapped_column(ForeignKey("transcriptions.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,86 @@
+"""The queue boundary: the only module of the API that touches Redis and RQ.
+
+Jobs are enqueued by dotted path (``worker.jobs.run_transcription``), so the API never imports
+the speech pipeline. Workers announce themselves under :data:`WORKER_KEY_PREFIX` with the
+state of each pipeline's model; ``/readyz`` reads those announcements.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: The RQ entry point of a transcription job (in the worker package).
+TRANSCRIPTION_JOB = "worker.jobs.run_transcription"
+#: A worker writes ``<prefix><worker name>`` = JSON :class:`WorkerAnnouncement`, with a TTL.
+WORKER_KEY_PREFIX = "voxhook:worker:"
+#: How long a transcription's RQ job record is kept after it ends (the row is the truth).
+JOB_RECORD_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class WorkerAnnouncement:
+    """What a live worker says of itself: who it is and the state of each pipeline's model."""
+
+    name: str
+    host: str
+    pid: int
+    #: pipeline code -> {"state": "loading" | "ready" | "failed", "error": str | None,
+    #: "loads": int (how many times this process loaded the model)}
+    pipelines: dict[str, dict[str, Any]]
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> WorkerAnnouncement:
+        return cls(**json.loads(raw))
+
+
+class JobQueue:
+    """Enqueue transcriptions and read worker announcements."""
+
+    def __init__(self, settings: Settings, connection: Redis | None = None) -> None:
+        self.settings = settings
+        self.redis = connection or Redis.from_url(
+            settings.redis_url, socket_connect_timeout=5, socket_timeout=10
+        )
+        self.queue = Queue(settings.queue_name, connection=self.redis)
+
+    def enqueue_transcription(self, transcription_id: str) -> None:
+        """Put a transcription on the queue; the job's id is the transcription's id.
+
+        The job starts under the base timeout; the worker extends it once it knows the
+        audio's length (see ``worker.deadline``).
+        """
+        self.queue.enqueue(
+            TRANSCRIPTION_JOB,
+            transcription_id,
+            job_id=transcription_id,
+            job_timeout=self.settings.job_timeouts.base_s,
+            result_ttl=JOB_RECORD_TTL_S,
+            failure_ttl=JOB_RECORD_TTL_S,
+            description=f"transcription {transcription_id}",
+        )
+        log.info("transcription %s queued on %s", transcription_id, self.queue.name)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def live_workers(self) -> list[WorkerAnnouncement]:
+        """Workers that announced themselves within their TTL."""
+        workers = []
+        for key in self.redis.scan_iter(match=f"{WORKER_KEY_PREFIX}*", count=100):
+            raw = self.redis.get(key)
+            if raw:
+                workers.append(WorkerAnnouncement.from_json(raw))
+        return workers

@@ -1,0 +1,59 @@
+"""The Quickstart surface: ``POST /transcribe`` and ``GET /transcribe/{id}`` (SPEC.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask_smorest import Blueprint
+
+from app.auth import authenticate, caller
+from app.models import Surface, Transcription
+from app.schemas import (
+    ApiErrorSchema,
+    QuickstartCreatedSchema,
+    QuickstartCreateSchema,
+    QuickstartTranscriptionSchema,
+)
+from app.transcriptions import Idempotency
+
+blp = Blueprint("quickstart", __name__, url_prefix="/transcribe",
+                description="Quickstart surface: one POST to start, one GET to poll.")
+blp.before_request(authenticate)
+
+_created = QuickstartCreatedSchema()
+_transcription = QuickstartTranscriptionSchema()
+
+
+def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
+    return 200, _created.dump(transcription)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(QuickstartCreateSchema)
+@blp.response(200, QuickstartCreatedSchema)
+@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid; each is named.")
+def create(payload: dict[str, Any]):
+    """Start a transcription of the file at ``url``.
+
+    Answers at once with the id and status ``queued``; the file is fetched and transcribed in
+    the background. Send ``Idempotency-Key`` to make retries safe.
+    """
+    idempotency = Idempotency.from_request(
+        request.headers.get("Idempotency-Key"), request.method, request.path, payload)
+    service = current_app.extensions["voxhook"].transcriptions
+    status, body = service.create(caller(), Surface.QUICKSTART, payload, _render_created,
+                                  idempotency)
+    # Already rendered (and possibly replayed as stored): sent as is, not dumped again.
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+@blp.route("/<transcription_id>", methods=["GET"])
+@blp.response(200, QuickstartTranscriptionSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
+def get(transcription_id: str):
+    """Poll a transcription until ``status`` is ``completed`` or ``failed``."""
+    return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)

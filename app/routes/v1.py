@@ -1,0 +1,65 @@
+"""The v1 surface: ``/api/v1/transcriptions`` and ``/api/v1/pipelines`` (SPEC.md §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask_smorest import Blueprint
+
+from app.auth import authenticate, caller
+from app.models import Surface, Transcription
+from app.schemas import ApiErrorSchema, PipelineListSchema, V1CreateSchema, V1TranscriptionSchema
+from app.transcriptions import Idempotency
+
+blp = Blueprint("v1", __name__, url_prefix="/api/v1",
+                description="v1 surface: transcriptions, pipelines; Bearer keys.")
+blp.before_request(authenticate)
+
+_transcription = V1TranscriptionSchema()
+
+
+def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
+    return 201, _transcription.dump(transcription)
+
+
+@blp.route("/transcriptions", methods=["POST"])
+@blp.arguments(V1CreateSchema)
+@blp.response(201, V1TranscriptionSchema)
+@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
+                  "an unknown pipeline_code (the codes are listed), or an Idempotency-Key "
+                  "reused with another body.")
+def create_transcription(payload: dict[str, Any]):
+    """Create a transcription; answers 201 with the transcription, status ``queued``.
+
+    With an ``Idempotency-Key`` header, a repeat of the same request answers the first
+    response again (same status, body and id) and creates nothing.
+    """
+    idempotency = Idempotency.from_request(
+        request.headers.get("Idempotency-Key"), request.method, request.path, payload)
+    service = current_app.extensions["voxhook"].transcriptions
+    status, body = service.create(caller(), Surface.V1, payload, _render_created, idempotency)
+    # Already rendered (and possibly replayed as stored): sent as is, not dumped again.
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+@blp.route("/transcriptions/<transcription_id>", methods=["GET"])
+@blp.response(200, V1TranscriptionSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
+def get_transcription(transcription_id: str):
+    """Poll a transcription until ``status`` is ``completed`` or ``failed``."""
+    return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)
+
+
+@blp.route("/pipelines", methods=["GET"])
+@blp.response(200, PipelineListSchema)
+def list_pipelines():
+    """The pipelines a transcription can run on: price, languages, whether it diarizes."""
+    catalog = current_app.extensions["voxhook"].catalog
+    return {"data": [
+        {**pipeline.__dict__, "default": pipeline.code == catalog.default_code}
+        for pipeline in catalog.pipelines
+    ]}

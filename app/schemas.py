@@ -1,0 +1,275 @@
+"""Every request and response body of the API, defined once (they also make /openapi.json).
+
+Requests are strict: unknown fields, wrong JSON types and contradictions are refused with the
+field named. Responses are documented here even where the view hands over a stored dict, so
+the OpenAPI document is the contract clients read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.languages import is_iso_639_1
+from app.pricing import micro_usd_to_cents, micro_usd_to_usd
+
+# --------------------------------------------------------------------------- custom fields
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true``/``false`` only: ``"yes"`` or ``1`` are type errors, not booleans."""
+
+    default_error_messages = {"invalid": "Not a boolean: send true or false."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 in UTC; naive values (SQLite returns those) are taken as UTC."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def validate_http_url(value: str) -> None:
+    """An absolute http(s) URL with a host; anything else is refused before it is queued."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Must be an absolute http:// or https:// URL.")
+    if len(value) > 4096:
+        raise ValidationError("Must be at most 4096 characters.")
+
+
+def validate_language(value: str) -> None:
+    if value != "auto" and not is_iso_639_1(value):
+        raise ValidationError(
+            f"'{value}' is not an ISO 639-1 language code: use two lower-case letters such "
+            "as 'en' or 'de', or leave it out to detect the language."
+        )
+
+
+class _RequestSchema(Schema):
+    """Common request fields and rules of both surfaces."""
+
+    diarize = StrictBoolean(
+        load_default=False, metadata={"description": "Label speakers. Needs a pipeline that "
+                                      "can diarize (see GET /api/v1/pipelines)."})
+    speaker_count = fields.Integer(
+        strict=True, validate=validate.Range(min=1, error="Must be at least 1."),
+        allow_none=True, load_default=None,
+        metadata={"description": "How many speakers, when known; only with diarize."})
+    align = StrictBoolean(
+        load_default=True, metadata={"description": "Word-level timestamps. Always on when "
+                                     "diarize is true."})
+    language = fields.String(
+        validate=validate_language, allow_none=True, load_default=None,
+        metadata={"description": "ISO 639-1 code of the spoken language; absent (or 'auto' on "
+                  "v1) detects it. Passing it is faster and avoids misdetection."})
+    webhook_url = fields.String(
+        validate=validate_http_url, allow_none=True, load_default=None,
+        metadata={"description": "Where to POST the finished transcription."})
+
+    @validates_schema
+    def _speaker_count_needs_diarize(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("speaker_count") is not None and not data.get("diarize"):
+            raise ValidationError(
+                "speaker_count is only meaningful with diarize: true; set diarize or drop "
+                "speaker_count.", field_name="speaker_count")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class QuickstartCreateSchema(_RequestSchema):
+    """Body of ``POST /transcribe``."""
+
+    url = fields.String(
+        required=True, validate=validate_http_url,
+        error_messages={"required": "Missing: give the URL of the audio or video to transcribe."},
+        metadata={"description": "Audio or video to fetch (direct link)."})
+
+
+class V1CreateSchema(_RequestSchema):
+    """Body of ``POST /api/v1/transcriptions``."""
+
+    source = fields.String(
+        required=True, validate=validate.OneOf(["external_url"], error="Must be 'external_url'."),
+        error_messages={"required": "Missing: set source to 'external_url' and give a url."},
+        metadata={"description": "Where the audio comes from."})
+    url = fields.String(
+        validate=validate_http_url, load_default=None,
+        metadata={"description": "With source 'external_url': the audio or video to fetch."})
+    pipeline_code = fields.String(
+        load_default=None,
+        metadata={"description": "Which pipeline to run (GET /api/v1/pipelines lists them); "
+                  "absent: the server's default."})
+
+    @validates_schema
+    def _url_with_external_source(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("source") == "external_url" and not data.get("url"):
+            raise ValidationError(
+                "Missing: source 'external_url' needs the url of the audio.", field_name="url")
+
+
+# --------------------------------------------------------------------------- results
+
+
+class WordSchema(Schema):
+    word = fields.String(required=True, metadata={"description": "The word as spoken, "
+                                                   "with its punctuation."})
+    start = fields.Float(required=True, metadata={"description": "Seconds from file start."})
+    end = fields.Float(required=True, metadata={"description": "Seconds; end >= start."})
+    confidence = fields.Float(required=True, metadata={
+        "description": "The engine's probability for the word, in [0, 1]."})
+    speaker = fields.String(allow_none=True, metadata={
+        "description": "'SPEAKER n' when diarized, else null."})
+
+
+class UtteranceSchema(Schema):
+    start = fields.Float(required=True)
+    end = fields.Float(required=True)
+    text = fields.String(required=True)
+    speaker = fields.String(allow_none=True, metadata={
+        "description": "'SPEAKER n' when diarized, else null."})
+    confidence = fields.Float(required=True, metadata={
+        "description": "Mean of its words' confidences; without words, the engine's average "
+        "token probability for the segment. In [0, 1]."})
+    words = fields.List(fields.Nested(WordSchema), metadata={
+        "description": "Present when alignment is on; every word lies inside the utterance."})
+
+
+class ResultSchema(Schema):
+    full_transcript = fields.String(required=True, metadata={
+        "description": "The utterances' texts joined by single spaces."})
+    language = fields.String(required=True, metadata={"description": "ISO 639-1 code, given "
+                                                       "or detected."})
+    duration_seconds = fields.Float(required=True)
+    speakers = fields.List(fields.String(), required=True, metadata={
+        "description": "Speaker labels in order of first appearance; empty without diarize."})
+    utterances = fields.List(fields.Nested(UtteranceSchema), required=True)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class CentsField(fields.Field):
+    """Micro-dollars shown as a number of cents with 4 decimals (6667 -> 0.6667).
+
+    The amount stays an integer internally; only the JSON number is written in cents.
+    """
+
+    def _serialize(self, value: int | None, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else float(micro_usd_to_cents(value))
+
+
+class UsdStringField(fields.Field):
+    """Micro-dollars shown as an exact decimal string of dollars (6667 -> "0.006667")."""
+
+    def _serialize(self, value: int | None, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else str(micro_usd_to_usd(value))
+
+
+class QuickstartCreatedSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "Always 'queued' here."})
+
+
+class QuickstartTranscriptionSchema(Schema):
+    """``GET /transcribe/{id}``: poll until status is 'completed' or 'failed'."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "queued, processing, completed or failed."})
+    progress = fields.Float(metadata={"description": "0..1 while processing; 1 when done."})
+    audio_duration_seconds = fields.Float(allow_none=True)
+    cost_cents = CentsField(attribute="cost_micro_usd", metadata={
+        "type": "number", "description": "0.20 USD per hour, billed per second; 4 decimals."})
+    error = fields.String(attribute="error_message", allow_none=True, metadata={
+        "description": "On failed: what went wrong and what to do."})
+    error_code = fields.String(allow_none=True)
+    result = fields.Nested(ResultSchema, allow_none=True)
+    created_at = UtcDateTime()
+    completed_at = UtcDateTime(allow_none=True)
+
+
+class V1ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class V1TranscriptionSchema(Schema):
+    """``GET /api/v1/transcriptions/{id}``."""
+
+    id = fields.String(required=True, metadata={"description": "tr_… (also found through "
+                                                 "/transcribe/{id})."})
+    object = fields.Constant("transcription")
+    status = fields.String(required=True)
+    source = fields.String()
+    url = fields.String(allow_none=True)
+    pipeline_code = fields.String()
+    language = fields.String(allow_none=True, metadata={"description": "As requested; null "
+                                                         "means detect."})
+    align = fields.Boolean()
+    diarize = fields.Boolean()
+    speaker_count = fields.Integer(allow_none=True)
+    webhook_url = fields.String(allow_none=True)
+    progress = fields.Float()
+    audio_duration_seconds = fields.Float(allow_none=True)
+    cost_usd = UsdStringField(attribute="cost_micro_usd", metadata={
+        "type": "string", "description": "Exact decimal dollars, the pipeline's price a "
+        "minute prorated per second."})
+    error = fields.Method("_error", allow_none=True, metadata={"description": "On failed."})
+    result = fields.Nested(ResultSchema, allow_none=True)
+    created_at = UtcDateTime()
+    started_at = UtcDateTime(allow_none=True)
+    completed_at = UtcDateTime(allow_none=True)
+
+    def _error(self, obj: Any) -> dict[str, str] | None:
+        if not obj.error_code:
+            return None
+        return {"code": obj.error_code, "message": obj.error_message}
+
+
+class PipelineSchema(Schema):
+    code = fields.String(required=True)
+    description = fields.String()
+    aliases = fields.List(fields.String())
+    price_per_minute_usd = fields.Decimal(as_string=True, metadata={
+        "description": "Exact decimal dollars per minute of audio, billed per second."})
+    languages = fields.List(fields.String(), metadata={"description": "ISO 639-1 codes."})
+    can_diarize = fields.Boolean()
+    default = fields.Boolean(metadata={"description": "Used when a request names none."})
+
+
+class PipelineListSchema(Schema):
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(PipelineSchema))
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ApiErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"description": "'ready' or 'not_ready'."})
+    checks = fields.Dict(keys=fields.String(), values=fields.Dict())
+    missing = fields.List(fields.String(), metadata={"description": "What keeps the service "
+                                                      "from being ready, and how to fix it."})

@@ -1,0 +1,162 @@
+"""Shared fixtures: a real Redis, real databases (SQLite, and PostgreSQL where reachable),
+a locally built Whisper model, a loopback media server, and the service as processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.config import Settings
+from app.db import Database
+from app.embedded_redis import EmbeddedRedis
+from app.keys import create_key
+from app.migrate import upgrade
+from tests.support.media_server import MediaServer
+from tests.support.stack import Client, Stack, tiny_pipelines_toml
+from tests.support.tiny_whisper import build_tiny_whisper
+
+FIXTURES = Path(__file__).parent / "fixtures"
+#: Where a PostgreSQL for tests is looked for (this project's machines and CI have one).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "VOXHOOK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 2})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+POSTGRES = _postgres_reachable()
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not POSTGRES, reason=f"no PostgreSQL at {POSTGRES_ADMIN_URL}"))]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False) as server:
+        yield server
+
+
+def make_database_url(backend: str, folder: Path) -> str:
+    """A fresh, empty database of ``backend`` (a new PostgreSQL database per call)."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'voxhook.db'}"
+    name = f"voxhook_test_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url = make_database_url(request.param, tmp_path)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_whisper(tmp_path_factory.mktemp("models") / "tiny-whisper")
+
+
+@pytest.fixture(scope="session")
+def pipelines_file(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    path = tmp_path_factory.mktemp("config") / "pipelines.toml"
+    path.write_text(tiny_pipelines_toml(tiny_model))
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_server: EmbeddedRedis,
+             pipelines_file: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    redis_url=redis_server.url, pipelines_path=pipelines_file,
+                    fetch_allowlist=("127.0.0.1",),
+                    queue_name=f"test-{secrets.token_hex(4)}")
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database.from_settings(settings)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(database: Database) -> str:
+    with database.session() as session:
+        return create_key(session, "tests").secret
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    folder = tmp_path_factory.mktemp("media")
+    for name in ("jfk.flac", "sample.wav"):
+        shutil.copy(FIXTURES / name, folder / name)
+    (folder / "notes.txt").write_text("This is a text file, not audio.\n" * 20)
+    with MediaServer(folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          redis_server: EmbeddedRedis, pipelines_file: Path) -> Iterator[Stack]:
+    """The service running as processes: gunicorn API and one worker, per database backend."""
+    folder = tmp_path_factory.mktemp(f"stack-{request.param}")
+    database_url = make_database_url(request.param, folder)
+    instance = Stack(data_dir=folder / "data", database_url=database_url,
+                     redis_url=redis_server.url, pipelines_path=pipelines_file)
+    try:
+        instance.start_api()
+        instance.start_worker()
+        instance.wait_ready()
+        yield instance
+    finally:
+        instance.stop()
+        drop_database(database_url)
+
+
+@pytest.fixture(scope="session")
+def stack_key(stack: Stack) -> str:
+    return stack.create_key()
+
+
+@pytest.fixture
+def stack_client(stack: Stack, stack_key: str) -> Client:
+    return Client(stack.base_url, stack_key)

@@ -1,0 +1,76 @@
+"""Why a transcription failed, in terms its user can act on.
+
+Each error has a stable ``code`` (stored with the transcription, shown by both surfaces) and a
+message that says what went wrong and what to do. Anything else that escapes the pipeline is
+a bug: the job is failed with ``internal_error`` and the traceback goes to the worker's log.
+
+Hierarchy::
+
+    PipelineError
+    ├── FetchError                 the URL could not be downloaded
+    │   ├── UrlRefused             scheme or address not allowed (SSRF guard)
+    │   ├── HttpStatusError        the server answered 4xx/5xx (404 has its own message)
+    │   ├── DownloadTooLarge       over VOXHOOK_MAX_DOWNLOAD_MB
+    │   └── DownloadTimeout        connect, read or total time exceeded
+    ├── MediaError                 the bytes are not usable audio
+    │   ├── EmptyMedia             nothing was downloaded, or no samples decoded
+    │   └── NotAudio               not a media file, or no audio track
+    ├── ModelUnavailable           the pipeline's model could not be loaded
+    └── JobTimedOut                the job ran past its deadline
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """A failure the user can act on; ``code`` is stable, ``message`` is for people."""
+
+    code = "pipeline_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FetchError(PipelineError):
+    code = "fetch_failed"
+
+
+class UrlRefused(FetchError):
+    code = "url_refused"
+
+
+class HttpStatusError(FetchError):
+    code = "url_http_error"
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DownloadTooLarge(FetchError):
+    code = "file_too_large"
+
+
+class DownloadTimeout(FetchError):
+    code = "download_timeout"
+
+
+class MediaError(PipelineError):
+    code = "unsupported_media"
+
+
+class EmptyMedia(MediaError):
+    code = "empty_file"
+
+
+class NotAudio(MediaError):
+    code = "not_audio"
+
+
+class ModelUnavailable(PipelineError):
+    code = "model_unavailable"
+
+
+class JobTimedOut(PipelineError):
+    code = "timeout"

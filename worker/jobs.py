@@ -1,0 +1,165 @@
+"""RQ entry points: load the transcription, run the pipeline, store the outcome.
+
+``run_transcription`` is enqueued by dotted path from the API. It runs in a worker process
+whose models were loaded at start (see :mod:`worker.main`), which installs the
+:class:`WorkerContext` here before taking jobs. A job that is run again (a retry after a
+crash) resumes only unfinished transcriptions, so a result is never overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from rq.timeouts import JobTimeoutException
+
+from app.config import Settings
+from app.db import Database
+from app.models import Surface, Transcription, TranscriptionStatus, utcnow
+from app.netguard import Allowlist
+from app.pipelines import PipelineCatalog
+from app.pricing import per_minute_cost_micro_usd, quickstart_cost_micro_usd
+from worker.deadline import extend_deadline
+from worker.errors import JobTimedOut, PipelineError
+from worker.model_cache import ModelCache
+from worker.pipeline import JobSpec, run_pipeline
+
+log = logging.getLogger(__name__)
+
+#: Progress is written to the database at most this often, in seconds.
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every job of this worker process shares: settings, database, warm models."""
+
+    settings: Settings
+    db: Database
+    catalog: PipelineCatalog
+    models: ModelCache
+    allowlist: Allowlist
+    worker_name: str
+
+
+_context: WorkerContext | None = None
+
+
+def install_context(context: WorkerContext) -> None:
+    """Called once by the worker before it takes jobs."""
+    global _context
+    _context = context
+
+
+def current_context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("run_transcription needs a Voxhook worker (`voxhook worker`), "
+                           "which loads the models first")
+    return _context
+
+
+def run_transcription(transcription_id: str) -> str:
+    """Transcribe one queued transcription; returns its final status."""
+    context = current_context()
+    spec = _start(context, transcription_id)
+    if spec is None:
+        return "skipped"
+    hooks = _JobHooks(context, transcription_id)
+    try:
+        outcome = run_pipeline(spec, context.models, context.settings, context.allowlist, hooks)
+    except PipelineError as exc:
+        log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
+        _finish_failed(context, transcription_id, exc)
+        return TranscriptionStatus.FAILED
+    except JobTimeoutException:
+        log.error("transcription %s ran past its deadline", transcription_id)
+        _finish_failed(context, transcription_id, JobTimedOut(
+            "The transcription took longer than allowed and was stopped: try again, or send "
+            "a shorter file."))
+        return TranscriptionStatus.FAILED
+    except Exception:
+        log.exception("transcription %s failed with an unexpected error", transcription_id)
+        _finish_failed(context, transcription_id, PipelineError(
+            "The server failed while transcribing this file; the operator has the details "
+            "in the worker's log. Try again later."), code="internal_error")
+        raise  # RQ records the traceback in its failed-job registry
+    with context.db.session() as session:
+        row = session.get(Transcription, transcription_id)
+        if row is None:
+            return "deleted"
+        row.result = outcome.result
+        row.progress = 1.0
+        row.status = TranscriptionStatus.COMPLETED
+        row.completed_at = utcnow()
+    log.info("transcription %s completed: %.2f s of audio", transcription_id,
+             outcome.duration_s)
+    return TranscriptionStatus.COMPLETED
+
+
+def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float) -> int:
+    """The cost of ``duration_s`` seconds at the price of the surface that created ``row``."""
+    if row.surface == Surface.QUICKSTART:
+        return quickstart_cost_micro_usd(duration_s)
+    pipeline = context.catalog.find(row.pipeline_code) or context.catalog.default
+    return per_minute_cost_micro_usd(duration_s, pipeline.price_per_minute_usd)
+
+
+def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
+    with context.db.session() as session:
+        row = session.get(Transcription, transcription_id)
+        if row is None:
+            log.warning("transcription %s no longer exists; skipping", transcription_id)
+            return None
+        if TranscriptionStatus(row.status).is_final:
+            log.info("transcription %s is already %s; skipping", transcription_id, row.status)
+            return None
+        row.status = TranscriptionStatus.PROCESSING
+        row.started_at = utcnow()
+        row.worker_name = context.worker_name
+        row.progress = 0.0
+        log.info("transcription %s started on %s (pipeline %s)", transcription_id,
+                 context.worker_name, row.pipeline_code)
+        return JobSpec(transcription_id=row.id, url=row.url or "",
+                       pipeline_code=row.pipeline_code, language=row.language,
+                       align=row.align or row.diarize)
+
+
+def _finish_failed(context: WorkerContext, transcription_id: str, error: PipelineError,
+                   code: str | None = None) -> None:
+    with context.db.session() as session:
+        row = session.get(Transcription, transcription_id)
+        if row is None:
+            return
+        row.status = TranscriptionStatus.FAILED
+        row.error_code = code or error.code
+        row.error_message = error.message
+        row.cost_micro_usd = None  # a failed job costs nothing
+        row.completed_at = utcnow()
+
+
+class _JobHooks:
+    """Writes what the pipeline reports to the transcription's row."""
+
+    def __init__(self, context: WorkerContext, transcription_id: str) -> None:
+        self.context = context
+        self.transcription_id = transcription_id
+        self._last_write = 0.0
+
+    def on_audio(self, duration_s: float) -> None:
+        extend_deadline(self.context.settings.job_timeouts.for_duration(duration_s))
+        with self.context.db.session() as session:
+            row = session.get(Transcription, self.transcription_id)
+            if row is not None:
+                row.audio_duration_seconds = round(duration_s, 3)
+                row.cost_micro_usd = cost_micro_usd(self.context, row, duration_s)
+
+    def on_progress(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last_write < PROGRESS_INTERVAL_S:
+            return
+        self._last_write = now
+        with self.context.db.session() as session:
+            row = session.get(Transcription, self.transcription_id)
+            if row is not None and row.status == TranscriptionStatus.PROCESSING:
+                row.progress = round(min(fraction, 0.99), 3)
