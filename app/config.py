@@ -17,6 +17,8 @@ ENVIRONMENT = {
     "VOXHOOK_DATA_DIR": "where SQLite, media and the embedded Redis live (default ./data)",
     "VOXHOOK_DATABASE_URL": "SQLAlchemy URL; default SQLite under the data directory",
     "VOXHOOK_REDIS_URL": "Redis for the job queues (default redis://127.0.0.1:6379/0)",
+    "VOXHOOK_QUEUE": "name of the RQ queue (default voxhook-transcriptions); deployments "
+    "sharing one Redis use different names",
     "VOXHOOK_PIPELINES": "TOML file declaring the pipelines (default: one built-in pipeline)",
     "VOXHOOK_MODEL": "faster-whisper model name or local folder of the default pipeline",
     "VOXHOOK_DEVICE": "auto | cuda | cpu, for pipelines that do not say",
@@ -121,6 +123,7 @@ class Settings:
             billing_enforced=billing == "on",
             api_workers=_int(env, "VOXHOOK_API_WORKERS", 2),
             api_threads=_int(env, "VOXHOOK_API_THREADS", 4),
+            queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -141,6 +144,7 @@ class Settings:
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
             "VOXHOOK_API_THREADS": str(self.api_threads),
+            "VOXHOOK_QUEUE": self.queue_name,
         }
         if self.pipelines_path:
             env["VOXHOOK_PIPELINES"] = str(self.pipelines_path)

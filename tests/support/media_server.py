@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.server.requests.append(self.path)  # type: ignore[attr-defined]
         if self.path.startswith("/missing"):
             self.send_error(404, "Not Found")

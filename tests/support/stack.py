@@ -8,6 +8,7 @@ them over HTTP like any client. Nothing in the service is patched.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -56,6 +57,8 @@ class Stack:
     api_workers: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    #: Each stack has its own queue, so stacks sharing a Redis never take each other's jobs.
+    queue: str = field(default_factory=lambda: f"voxhook-test-{secrets.token_hex(4)}")
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -68,6 +71,7 @@ class Stack:
             "VOXHOOK_PIPELINES": str(self.pipelines_path),
             "VOXHOOK_FETCH_ALLOWLIST": self.allowlist,
             "VOXHOOK_API_WORKERS": str(self.api_workers),
+            "VOXHOOK_QUEUE": self.queue,
             "VOXHOOK_LOG_LEVEL": "INFO",
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
