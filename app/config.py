@@ -34,6 +34,10 @@ ENVIRONMENT = {
 }
 
 
+#: Compute types CTranslate2 accepts; ``auto`` is float16 on a GPU, int8 on a CPU.
+COMPUTE_TYPES = ("auto", "float16", "int8_float16", "int8", "int8_float32", "float32", "bfloat16")
+
+
 class ConfigError(ValueError):
     """A setting has a value the service cannot use; the message names it and says why."""
 
@@ -109,7 +113,8 @@ class Settings:
             pipelines_path=Path(pipelines) if pipelines else None,
             model_override=env.get("VOXHOOK_MODEL") or None,
             default_device=_choice(env, "VOXHOOK_DEVICE", {"auto", "cuda", "cpu"}, "auto"),
-            default_compute_type=env.get("VOXHOOK_COMPUTE_TYPE") or "auto",
+            default_compute_type=_choice(env, "VOXHOOK_COMPUTE_TYPE", set(COMPUTE_TYPES),
+                                         "auto"),
             fetch_allowlist=tuple(
                 item.strip()
                 for item in (env.get("VOXHOOK_FETCH_ALLOWLIST") or "").split(",")

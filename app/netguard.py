@@ -57,8 +57,12 @@ class Allowlist:
 
 def refusal_reason(address: IPAddress) -> str | None:
     """Why ``address`` is not public (None when it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refusal_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 inside IPv6 (::ffff:a.b.c.d, and 6to4 2002:AABB:CCDD::) is judged as IPv4.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            reason = refusal_reason(embedded)
+            return f"{reason} (IPv4 {embedded} inside IPv6)" if reason else None
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),

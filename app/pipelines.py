@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.config import ConfigError, Settings
+from app.config import COMPUTE_TYPES, ConfigError, Settings
 from app.languages import ISO_639_1, WHISPER_LANGUAGES
 
 DEVICES = ("auto", "cuda", "cpu")
-COMPUTE_TYPES = ("auto", "float16", "int8_float16", "int8", "int8_float32", "float32", "bfloat16")
 
 #: The model of the built-in pipeline: small enough for a laptop's CPU, multilingual.
 DEFAULT_MODEL = "base"
@@ -187,7 +186,7 @@ def _parse_pipeline(entry: Any, settings: Settings, where: str) -> Pipeline:
         raise ConfigError(
             f"{where}: compute_type must be one of {', '.join(COMPUTE_TYPES)}, not {compute_type!r}"
         )
-    languages = tuple(entry.get("languages") or default_languages(model))
+    languages = _str_list(entry, "languages", where) or default_languages(model)
     unknown = [code for code in languages if code not in ISO_639_1]
     if unknown:
         raise ConfigError(f"{where}: languages must be ISO 639-1 codes; not {', '.join(unknown)}")
@@ -198,7 +197,7 @@ def _parse_pipeline(entry: Any, settings: Settings, where: str) -> Pipeline:
         device=device,
         compute_type=compute_type,
         price_per_minute_usd=_price(entry.get("price_per_minute_usd", "0.0040"), where),
-        aliases=tuple(str(alias) for alias in entry.get("aliases", ())),
+        aliases=_str_list(entry, "aliases", where),
         languages=languages,
         decoding=_parse_decoding(entry.get("decoding", {}), f"{where} [decoding]"),
     )
@@ -210,21 +209,22 @@ def _parse_decoding(table: Any, where: str) -> DecodingOptions:
     _reject_unknown(table, _DECODING_KEYS, where)
     defaults = DecodingOptions()
     temperature = table.get("temperature", defaults.temperature)
-    temperatures = tuple(float(t) for t in (temperature if isinstance(temperature, list | tuple)
-                                            else [temperature]))
-    beam_size = int(table.get("beam_size", defaults.beam_size))
-    batch_size = int(table.get("batch_size", defaults.batch_size))
-    max_new_tokens = table.get("max_new_tokens", defaults.max_new_tokens)
-    if beam_size < 1 or batch_size < 1 or (max_new_tokens is not None and max_new_tokens < 1):
-        raise ConfigError(f"{where}: beam_size, batch_size and max_new_tokens must be >= 1")
-    if not temperatures or any(not 0.0 <= t <= 1.0 for t in temperatures):
-        raise ConfigError(f"{where}: temperature must be one value or a list, each in [0, 1]")
+    ladder = temperature if isinstance(temperature, list | tuple) else [temperature]
+    if not ladder or any(isinstance(t, bool) or not isinstance(t, int | float)
+                         or not 0.0 <= t <= 1.0 for t in ladder):
+        raise ConfigError(f"{where}: temperature must be one number or a list of numbers, "
+                          "each in [0, 1]")
+    temperatures = tuple(float(t) for t in ladder)
+    beam_size = _positive_int(table, "beam_size", defaults.beam_size, where)
+    batch_size = _positive_int(table, "batch_size", defaults.batch_size, where)
+    max_new_tokens = (_positive_int(table, "max_new_tokens", 1, where)
+                      if table.get("max_new_tokens") is not None else None)
     return DecodingOptions(
         beam_size=beam_size,
         temperature=temperatures,
         vad_filter=bool(table.get("vad_filter", defaults.vad_filter)),
         batch_size=batch_size,
-        max_new_tokens=int(max_new_tokens) if max_new_tokens is not None else None,
+        max_new_tokens=max_new_tokens,
         condition_on_previous_text=bool(
             table.get("condition_on_previous_text", defaults.condition_on_previous_text)
         ),
@@ -240,11 +240,25 @@ def _price(raw: Any, where: str) -> Decimal:
         price = Decimal(str(raw))
     except InvalidOperation:
         raise ConfigError(f"{where}: price_per_minute_usd {raw!r} is not a number") from None
-    if price < 0 or price != price.quantize(Decimal("0.000001")):
+    if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.000001")):
         raise ConfigError(
             f"{where}: price_per_minute_usd must be >= 0 with at most 6 decimals, not {raw!r}"
         )
     return price
+
+
+def _positive_int(table: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {key} must be a whole number >= 1, not {value!r}")
+    return value
+
+
+def _str_list(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of non-empty strings, like [\"a\"]")
+    return tuple(value)
 
 
 def _required_str(entry: dict[str, Any], key: str, where: str) -> str:

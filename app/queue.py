@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Callback, Queue, Retry
 
 from app.config import Settings
 
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 TRANSCRIPTION_JOB = "worker.jobs.run_transcription"
 #: A worker writes ``<prefix><worker name>`` = JSON :class:`WorkerAnnouncement`, with a TTL.
 WORKER_KEY_PREFIX = "voxhook:worker:"
+#: Called by RQ when a job fails for good, including when its worker died mid-job.
+FAILURE_CALLBACK = "worker.jobs.on_job_failure"
+#: A job whose worker died is tried once more before the transcription is failed.
+ABANDONED_JOB_RETRIES = 1
 #: How long a transcription's RQ job record is kept after it ends (the row is the truth).
 JOB_RECORD_TTL_S = 24 * 3600
 
@@ -34,6 +38,8 @@ class WorkerAnnouncement:
     name: str
     host: str
     pid: int
+    #: The queue it takes jobs from: only workers of this deployment's queue count.
+    queue: str
     #: pipeline code -> {"state": "loading" | "ready" | "failed", "error": str | None,
     #: "loads": int (how many times this process loaded the model)}
     pipelines: dict[str, dict[str, Any]]
@@ -70,6 +76,8 @@ class JobQueue:
             result_ttl=JOB_RECORD_TTL_S,
             failure_ttl=JOB_RECORD_TTL_S,
             description=f"transcription {transcription_id}",
+            retry=Retry(max=ABANDONED_JOB_RETRIES),
+            on_failure=Callback(FAILURE_CALLBACK),
         )
         log.info("transcription %s queued on %s", transcription_id, self.queue.name)
 
@@ -77,10 +85,12 @@ class JobQueue:
         return bool(self.redis.ping())
 
     def live_workers(self) -> list[WorkerAnnouncement]:
-        """Workers that announced themselves within their TTL."""
+        """Workers of this queue that announced themselves within their TTL."""
         workers = []
         for key in self.redis.scan_iter(match=f"{WORKER_KEY_PREFIX}*", count=100):
             raw = self.redis.get(key)
             if raw:
-                workers.append(WorkerAnnouncement.from_json(raw))
+                announcement = WorkerAnnouncement.from_json(raw)
+                if announcement.queue == self.queue.name:
+                    workers.append(announcement)
         return workers

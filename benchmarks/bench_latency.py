@@ -77,6 +77,11 @@ class ServiceRun:
     #: From the worker's log (None when a line was not found).
     decoded_at: float | None = None
     logged_done_at: float | None = None
+    #: CPU seconds spent during the run by the worker, the API processes and this process
+    #: (the polling client and the media server thread).
+    worker_cpu_s: float = 0.0
+    api_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
 
     @property
     def before_row_s(self) -> float:
@@ -147,13 +152,43 @@ condition_on_previous_text = {str(DECODING["condition_on_previous_text"]).lower(
 {cap}'''
 
 
-def direct_run(model: Any, path: Path, options: dict[str, Any]) -> tuple[float, int, int]:
-    """Seconds for one transcription, decoding the file included; and segments, words."""
+@dataclass
+class DirectRun:
+    seconds: float
+    cpu_s: float
+    segments: int
+    words: int
+
+
+def direct_run(model: Any, path: Path, options: dict[str, Any]) -> DirectRun:
+    """One transcription, decoding the file included: wall and CPU seconds, segments, words."""
+    cpu = time.process_time()
     start = time.perf_counter()
     segments, _info = model.transcribe(str(path), word_timestamps=True, **options)
     segments = list(segments)
     seconds = time.perf_counter() - start
-    return seconds, len(segments), sum(len(s.words or ()) for s in segments)
+    return DirectRun(seconds=seconds, cpu_s=time.process_time() - cpu, segments=len(segments),
+                     words=sum(len(s.words or ()) for s in segments))
+
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) * _TICK_S
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def _utc(stamp: str) -> float:
@@ -169,6 +204,9 @@ def _log_time(stamp: str) -> float:
 def service_run(stack: Stack, session: requests.Session, redis: Redis, url: str,
                 poll_s: float, timeout_s: float) -> ServiceRun:
     base = stack.base_url
+    api_pid, worker_pid = (process.pid for process in stack.processes)
+    cpu_before = (process_tree_cpu_s(worker_pid), process_tree_cpu_s(api_pid),
+                  time.process_time())
     sent_at = time.time()
     start = time.perf_counter()
     created = session.post(f"{base}/transcribe", json={"url": url}, timeout=30)
@@ -186,6 +224,8 @@ def service_run(stack: Stack, session: requests.Session, redis: Redis, url: str,
         time.sleep(poll_s)
     seconds = time.perf_counter() - start
     seen_at = time.time()
+    cpu_after = (process_tree_cpu_s(worker_pid), process_tree_cpu_s(api_pid),
+                 time.process_time())
     if body["status"] != "completed":
         raise RuntimeError(f"transcription failed: {body.get('error_code')}: {body.get('error')}")
 
@@ -194,7 +234,10 @@ def service_run(stack: Stack, session: requests.Session, redis: Redis, url: str,
     _wait_job_done(redis, transcription_id)
     run = ServiceRun(seconds=seconds, post_s=post_s, polls=polls, sent_at=sent_at,
                      seen_at=seen_at, created_at=_utc(v1["created_at"]),
-                     started_at=_utc(v1["started_at"]), completed_at=_utc(v1["completed_at"]))
+                     started_at=_utc(v1["started_at"]), completed_at=_utc(v1["completed_at"]),
+                     worker_cpu_s=cpu_after[0] - cpu_before[0],
+                     api_cpu_s=cpu_after[1] - cpu_before[1],
+                     client_cpu_s=cpu_after[2] - cpu_before[2])
     _add_log_times(run, stack.log("worker"), transcription_id)
     return run
 
@@ -258,23 +301,34 @@ def print_settings(args: argparse.Namespace, max_new_tokens: int | None, reason:
     print()
 
 
-def print_results(direct: list[float], service: list[ServiceRun]) -> None:
+def print_results(direct: list[DirectRun], service: list[ServiceRun]) -> None:
     print()
-    print("Per run (seconds unless ms)")
-    header = (f"{'run':>3} {'direct':>7} {'service':>8} {'ratio':>6} | {'POST ms':>7} "
-              f"{'->row ms':>8} {'queue ms':>8} {'processing':>10} {'fetch+dec ms':>12} "
-              f"{'transcribe+store':>16} {'proc-direct ms':>14} {'seen after ms':>13} "
-              f"{'polls':>5}")
+    print("Wall clock per run (seconds unless ms)")
+    header = (f"{'run':>3} {'direct':>7} {'service':>8} {'ratio':>6} | {'POST':>6} "
+              f"{'->row':>6} {'queue':>6} {'fetch+decode':>12} {'transcribe+store':>16} "
+              f"{'seen after':>10} {'polls':>5}")
     print(header)
+    print(f"{'':>3} {'s':>7} {'s':>8} {'':>6} | {'ms':>6} {'ms':>6} {'ms':>6} {'ms':>12} "
+          f"{'s':>16} {'ms':>10}")
     print("-" * len(header))
     for index, (d, s) in enumerate(zip(direct, service, strict=True), 1):
         transcribe = s.transcribe_store_s
-        print(f"{index:>3} {d:7.3f} {s.seconds:8.3f} {s.seconds / d:6.3f} | "
-              f"{s.post_s * 1000:7.1f} {_ms(s.before_row_s):>8} {_ms(s.queue_s):>8} "
-              f"{s.processing_s:10.3f} {_ms(s.fetch_decode_s):>12} "
+        print(f"{index:>3} {d.seconds:7.3f} {s.seconds:8.3f} {s.seconds / d.seconds:6.3f} | "
+              f"{s.post_s * 1000:6.1f} {_ms(s.before_row_s):>6} {_ms(s.queue_s):>6} "
+              f"{_ms(s.fetch_decode_s):>12} "
               f"{'-' if transcribe is None else f'{transcribe:.3f}':>16} "
-              f"{_ms(s.processing_s - d):>14} {_ms(s.seen_after_s):>13} {s.polls:>5}")
-    med_direct = median(direct)
+              f"{_ms(s.seen_after_s):>10} {s.polls:>5}")
+    print()
+    print("CPU seconds per run (user + system)")
+    header = (f"{'run':>3} {'direct':>7} {'worker':>7} {'API':>6} {'client':>7} "
+              f"{'(worker+API)/direct':>20}")
+    print(header)
+    print("-" * len(header))
+    for index, (d, s) in enumerate(zip(direct, service, strict=True), 1):
+        print(f"{index:>3} {d.cpu_s:7.2f} {s.worker_cpu_s:7.2f} {s.api_cpu_s:6.2f} "
+              f"{s.client_cpu_s:7.2f} {(s.worker_cpu_s + s.api_cpu_s) / d.cpu_s:20.3f}")
+
+    med_direct = median([d.seconds for d in direct])
     med_service = median([s.seconds for s in service])
     ratio = med_service / med_direct
     print()
@@ -282,32 +336,40 @@ def print_results(direct: list[float], service: list[ServiceRun]) -> None:
     print(f"median service  : {med_service:.3f} s")
     verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
     print(f"ratio           : {ratio:.3f}  (target <= {TARGET_RATIO:.2f}: {verdict})")
+    cpu_direct = median([d.cpu_s for d in direct])
+    cpu_service = median([s.worker_cpu_s + s.api_cpu_s for s in service])
+    print(f"CPU ratio       : {cpu_service / cpu_direct:.3f}  (median worker+API CPU "
+          f"{cpu_service:.2f} s / median direct CPU {cpu_direct:.2f} s; less sensitive to "
+          "other load on the machine than wall clock)")
     print()
-    print("Median service overhead, service - direct = "
-          f"{(med_service - med_direct) * 1000:.0f} ms, made of:")
+    print("Where the service's extra time goes (median of each part, ms):")
     parts = [
         ("POST sent -> row created_at (HTTP, auth, validation)", [s.before_row_s for s in service]),
-        ("created_at -> started_at (insert, enqueue, RQ dequeue, job set-up)",
+        ("created_at -> started_at (insert, enqueue, POST reply, RQ dequeue, job set-up)",
          [s.queue_s for s in service]),
-        ("started_at -> decoded (download over loopback + decode)",
+        ("started_at -> decoded (download over loopback + decode; the direct run decodes too)",
          [s.fetch_decode_s for s in service if s.fetch_decode_s is not None]),
-        ("decoded -> completed_at, minus direct run (transcribe on samples vs file, "
-         "assemble, DB writes)",
-         [s.transcribe_store_s - d for s, d in zip(service, direct, strict=True)
+        ("decoded -> completed_at, minus the whole direct run (engine on samples, assemble, "
+         "DB writes; noise)",
+         [s.transcribe_store_s - d.seconds for s, d in zip(service, direct, strict=True)
           if s.transcribe_store_s is not None]),
-        ("completed_at -> poll saw it (poll interval, GET)", [s.seen_after_s for s in service]),
+        ("completed_at -> the poll saw it (poll interval, GET)", [s.seen_after_s for s in service]),
     ]
     for label, values in parts:
         if values:
-            print(f"  {median(values) * 1000:8.1f} ms  {label}")
-    print("  (medians of each part; they need not add up to the median total exactly. The "
-          "direct run decodes the file itself, so 'decoded -> completed_at minus direct' "
-          "is the worker's cost beyond the bare engine, less the decode it already counted.)")
+            print(f"  {median(values) * 1000:8.1f}  {label}")
+    print(f"  {(med_service - med_direct) * 1000:8.1f}  = median service - median direct (the "
+          "medians of the parts need not add up to it)")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     from faster_whisper import WhisperModel
 
+    print(f"load average at start (1, 5, 15 min): {_load()}")
     folder = Path(tempfile.mkdtemp(prefix="voxhook-bench-latency-"))
     cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
     media = folder / "media"
@@ -322,15 +384,15 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     # Warm-up with max_new_tokens unset; decides the setting of every later run.
     options = dict(DECODING)
     max_new_tokens: int | None = None
-    seconds, segments, words = direct_run(model, clip, options)
-    print(f"direct warm-up, max_new_tokens unset: {seconds:.3f} s "
-          f"({segments} segments, {words} words)")
+    first = direct_run(model, clip, options)
+    print(f"direct warm-up, max_new_tokens unset: {first.seconds:.3f} s "
+          f"({first.segments} segments, {first.words} words)")
     if args.max_new_tokens == "auto":
-        if seconds > SLOW_RUN_S:
+        if first.seconds > SLOW_RUN_S:
             max_new_tokens = FALLBACK_MAX_NEW_TOKENS
-            reason = f"a run took {seconds:.1f} s > {SLOW_RUN_S:.0f} s unset"
+            reason = f"capped: a run took {first.seconds:.1f} s > {SLOW_RUN_S:.0f} s unset"
         else:
-            reason = f"left unset: a run takes {seconds:.1f} s <= {SLOW_RUN_S:.0f} s"
+            reason = f"left unset: a run takes {first.seconds:.1f} s <= {SLOW_RUN_S:.0f} s"
     elif args.max_new_tokens == "unset":
         reason = "unset by --max-new-tokens"
     else:
@@ -361,21 +423,23 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     redis = Redis.from_url(redis_server.url)
     cleanup.callback(redis.close)
     url = server.url(clip.name)
-    timeout_s = max(600.0, 20 * seconds)
+    timeout_s = max(600.0, 20 * first.seconds)
     for index in range(args.warmup):
         warm = service_run(stack, session, redis, url, args.poll_interval, timeout_s)
         print(f"service warm-up {index + 1}: {warm.seconds:.3f} s")
 
-    direct: list[float] = []
+    direct: list[DirectRun] = []
     service: list[ServiceRun] = []
     for index in range(args.runs):
-        seconds, segments, words = direct_run(model, clip, options)
-        direct.append(seconds)
+        d = direct_run(model, clip, options)
+        direct.append(d)
         result = service_run(stack, session, redis, url, args.poll_interval, timeout_s)
         service.append(result)
-        print(f"run {index + 1}/{args.runs}: direct {seconds:.3f} s ({segments} segments, "
-              f"{words} words), service {result.seconds:.3f} s", flush=True)
+        print(f"run {index + 1}/{args.runs}: direct {d.seconds:.3f} s ({d.segments} segments, "
+              f"{d.words} words), service {result.seconds:.3f} s", flush=True)
     print_results(direct, service)
+    print()
+    print(f"load average at end (1, 5, 15 min): {_load()}")
 
 
 def main(argv: list[str] | None = None) -> int:

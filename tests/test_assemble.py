@@ -26,10 +26,11 @@ any_probability = st.one_of(
     st.floats(min_value=-2.0, max_value=3.0),
     st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0]),
 )
-#: Log-probabilities as a model writes them (never above 0), plus the non-finite ones.
-realistic_logprob = st.one_of(
+#: Log-probabilities: a model writes them <= 0, an adversarial one anything at all.
+any_logprob = st.one_of(
     st.floats(min_value=-50.0, max_value=0.0),
-    st.sampled_from([math.nan, -math.inf]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf, 709.0, 710.0, 1e308]),
 )
 #: Texts as the engine hands them over (it strips them); "" is a segment without text.
 texts = st.one_of(st.just(""), st.text(alphabet="abcxyz '.,é", min_size=1, max_size=12)
@@ -37,7 +38,7 @@ texts = st.one_of(st.just(""), st.text(alphabet="abcxyz '.,é", min_size=1, max_
 words = st.builds(AsrWord, word=texts, start=any_time, end=any_time,
                   probability=any_probability)
 segments = st.builds(
-    AsrSegment, start=any_time, end=any_time, text=texts, avg_logprob=realistic_logprob,
+    AsrSegment, start=any_time, end=any_time, text=texts, avg_logprob=any_logprob,
     words=st.lists(words, max_size=6).map(tuple),
 )
 outputs = st.builds(AsrOutput, segments=st.lists(segments, max_size=8).map(tuple),
@@ -93,11 +94,15 @@ def test_invariants_hold_whatever_the_engine_says(output: AsrOutput, duration: f
 @settings(max_examples=100, deadline=None)
 @given(output=outputs, duration=durations)
 def test_a_segment_with_text_is_never_dropped(output: AsrOutput, duration: float) -> None:
-    """Every segment with text yields an utterance with that text, in order."""
+    """Every segment with text yields an utterance with that text, in order; a segment with
+    words but no text (with alignment on) yields its words' text; nothing else is kept."""
     for with_words in (False, True):
         result = build_result(output, duration, with_words=with_words)
-        kept = [u["text"] for u in result["utterances"] if u["text"]]
-        assert kept == [s.text for s in output.segments if s.text]
+        expected = [
+            s.text or (" ".join(w.word for w in s.words if w.word) if with_words else "")
+            for s in output.segments
+        ]
+        assert [u["text"] for u in result["utterances"]] == [t for t in expected if t]
 
 
 def test_utterance_confidence_is_the_mean_of_its_word_confidences() -> None:
@@ -159,14 +164,14 @@ def test_segment_with_neither_text_nor_usable_words_is_skipped() -> None:
             assert utterance["text"] or utterance.get("words")
 
 
-def test_huge_avg_logprob_does_not_crash() -> None:
-    """BUG: ``math.exp(segment.avg_logprob)`` raises OverflowError for avg_logprob > ~709,
-    so a nonsensical engine value crashes the job (internal_error) instead of being clamped
-    like every other out-of-range number. Confidence must simply be 1.0.
-    """
-    segment = AsrSegment(0.0, 1.0, "hi", avg_logprob=1000.0)
+@pytest.mark.parametrize(("avg_logprob", "confidence"), [
+    (1000.0, 1.0), (math.inf, 1.0), (0.5, 1.0), (math.nan, 0.0), (-math.inf, 0.0)])
+def test_out_of_range_avg_logprob_is_clamped(avg_logprob: float, confidence: float) -> None:
+    """A log-probability above 0 (even past exp()'s overflow at ~709) gives confidence 1.0
+    instead of crashing the job with OverflowError; NaN and -inf give 0.0."""
+    segment = AsrSegment(0.0, 1.0, "hi", avg_logprob=avg_logprob)
     result = build_result(AsrOutput((segment,), "en"), 2.0, with_words=False)
-    assert result["utterances"][0]["confidence"] == 1.0
+    assert result["utterances"][0]["confidence"] == confidence
 
 
 @pytest.mark.parametrize("with_words", [False, True])

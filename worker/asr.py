@@ -93,6 +93,7 @@ class AsrEngine:
             segments_iter, info = self.model.transcribe(
                 samples, language=engine_language, word_timestamps=word_timestamps, **options)
         segments = []
+        reached = 0.0  # segment ends need not be in order; progress never goes back
         for segment in segments_iter:  # decoding happens lazily, window by window
             segments.append(AsrSegment(
                 start=segment.start, end=segment.end, text=segment.text.strip(),
@@ -100,7 +101,8 @@ class AsrEngine:
                 words=tuple(AsrWord(w.word.strip(), w.start, w.end, w.probability)
                             for w in (segment.words or ()))))
             if on_progress and duration > 0:
-                on_progress(min(max(segment.end / duration, 0.0), 1.0))
+                reached = max(reached, min(max(segment.end / duration, 0.0), 1.0))
+                on_progress(reached)
         return AsrOutput(segments=tuple(segments), language=from_engine_code(info.language))
 
 

@@ -26,12 +26,13 @@ def build_result(output: AsrOutput, duration_s: float, with_words: bool) -> dict
     utterances: list[dict[str, Any]] = []
     floor = 0.0  # nothing may start before the previous thing ended
     for segment in output.segments:
-        if not segment.text and not segment.words:
-            continue
-        utterance, floor = _utterance(segment, duration_s, floor, with_words)
+        utterance, end = _utterance(segment, duration_s, floor, with_words)
+        if not utterance["text"]:
+            continue  # nothing was said: no utterance, and time does not move
         utterances.append(utterance)
+        floor = end
     return {
-        "full_transcript": " ".join(u["text"] for u in utterances if u["text"]),
+        "full_transcript": " ".join(u["text"] for u in utterances),
         "language": output.language,
         "duration_seconds": round(duration_s, _DECIMALS),
         "speakers": [],
@@ -58,9 +59,12 @@ def _utterance(segment: AsrSegment, duration: float, floor: float,
     else:
         start = max(_clamp(segment.start, duration), floor)
         end = max(_clamp(segment.end, duration), start)
-        confidence = _unit(math.exp(segment.avg_logprob))
+        # A log-probability is <= 0; a model writing more must not overflow exp().
+        confidence = _unit(math.exp(min(segment.avg_logprob, 0.0)))
+    # The segment's text, or its words' when the model wrote words but no text.
+    text = segment.text or " ".join(w["word"] for w in words)
     utterance: dict[str, Any] = {
-        "start": start, "end": end, "text": segment.text, "speaker": None,
+        "start": start, "end": end, "text": text, "speaker": None,
         "confidence": round(confidence, 4),
     }
     if with_words:

@@ -84,6 +84,8 @@ def _open(url: str, limits: FetchLimits, allowlist: Allowlist) -> urllib3.BaseHT
                                                     "User-Agent": USER_AGENT,
                                                     "Accept": "*/*"},
                             redirect=False, preload_content=False, decode_content=True)
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the timeout error
+        raise FetchError(f"Could not connect to {host}: {_reason(exc)}.") from exc
     except urllib3.exceptions.TimeoutError as exc:
         raise DownloadTimeout(f"The server at {host} did not answer in time: try again later, "
                               "or host the file elsewhere.") from exc

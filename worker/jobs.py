@@ -46,8 +46,8 @@ class WorkerContext:
 _context: WorkerContext | None = None
 
 
-def install_context(context: WorkerContext) -> None:
-    """Called once by the worker before it takes jobs."""
+def install_context(context: WorkerContext | None) -> None:
+    """Called once by the worker before it takes jobs (None removes it)."""
     global _context
     _context = context
 
@@ -95,6 +95,32 @@ def run_transcription(transcription_id: str) -> str:
     log.info("transcription %s completed: %.2f s of audio", transcription_id,
              outcome.duration_s)
     return TranscriptionStatus.COMPLETED
+
+
+def on_job_failure(job, connection, exc_type, exc_value, tb) -> None:
+    """RQ's failure callback: no transcription stays ``processing`` when its job is lost.
+
+    RQ calls it when a job raised, and when a worker died mid-job (the job is found
+    abandoned once its heartbeat lapses). While a retry is left, RQ runs the job again and
+    the row is left alone; after that the row is failed, unless the job already ended it.
+    """
+    if job.retries_left:
+        log.warning("transcription %s: job lost (%s); RQ will retry it", job.id,
+                    exc_type.__name__ if exc_type else "unknown")
+        return
+    context = _context
+    database = context.db if context else Database.from_settings(Settings.from_env())
+    with database.session() as session:
+        row = session.get(Transcription, job.id)
+        if row is None or TranscriptionStatus(row.status).is_final:
+            return
+        row.status = TranscriptionStatus.FAILED
+        row.error_code = "worker_lost"
+        row.error_message = ("The worker processing this file stopped before finishing (it "
+                             "crashed or was restarted); send the request again.")
+        row.cost_micro_usd = None
+        row.completed_at = utcnow()
+    log.error("transcription %s failed: its worker was lost", job.id)
 
 
 def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float) -> int:

@@ -1,0 +1,342 @@
+"""The SSRF guard (``app.netguard``) and the fetcher built on it (``worker.fetch``).
+
+The address checks are pure; the odd spellings resolve locally (numeric forms and
+/etc/hosts), and the fetcher talks only to loopback servers. No outside network is used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app.config import FetchLimits
+from app.embedded_redis import free_port
+from app.netguard import (
+    AddressRefused,
+    Allowlist,
+    check_address,
+    refusal_reason,
+    resolve_checked,
+)
+from tests.support.media_server import MediaServer
+from worker.errors import (
+    DownloadTimeout,
+    DownloadTooLarge,
+    FetchError,
+    HttpStatusError,
+    UrlRefused,
+)
+from worker.fetch import USER_AGENT, download
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LOOPBACK = Allowlist.parse(["127.0.0.1"])
+NOTHING = Allowlist()
+
+REFUSED = {
+    "127.0.0.1": "loopback", "127.255.255.254": "loopback", "::1": "loopback",
+    "10.0.0.1": "private", "10.255.255.255": "private", "172.16.0.1": "private",
+    "172.31.255.254": "private", "192.168.1.1": "private", "fc00::1": "private",
+    "fd12:3456::1": "private",
+    "169.254.169.254": "link-local", "169.254.0.1": "link-local", "fe80::1": "link-local",
+    "100.64.0.1": "not globally routable", "100.127.255.254": "not globally routable",
+    "224.0.0.1": "multicast", "239.255.255.250": "multicast", "ff02::1": "multicast",
+    "240.0.0.1": "", "255.255.255.255": "",
+    "0.0.0.0": "unspecified", "::": "unspecified",
+    "::ffff:127.0.0.1": "loopback", "::ffff:169.254.169.254": "link-local",
+    "::ffff:10.1.2.3": "private", "::ffff:0.0.0.0": "unspecified",
+}
+ALLOWED = ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111",
+           "2001:4860:4860::8888", "::ffff:8.8.8.8"]
+
+
+@pytest.mark.parametrize(("text", "reason"), sorted(REFUSED.items()))
+def test_internal_addresses_are_refused(text: str, reason: str) -> None:
+    """Loopback, private, link-local, CGNAT, multicast, reserved, unspecified and mapped
+    addresses are refused, with the reason in the message."""
+    address = ipaddress.ip_address(text)
+    found = refusal_reason(address)
+    assert found is not None
+    assert found.startswith(reason)
+    with pytest.raises(AddressRefused) as caught:
+        check_address(address, NOTHING)
+    assert str(address) in str(caught.value)
+    assert "VOXHOOK_FETCH_ALLOWLIST" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ALLOWED)
+def test_public_addresses_are_allowed(text: str) -> None:
+    """Public IPv4 and IPv6 addresses (and a public address mapped into IPv6) pass."""
+    address = ipaddress.ip_address(text)
+    assert refusal_reason(address) is None
+    check_address(address, NOTHING)  # does not raise
+
+
+def test_allowlist_parse_networks_and_hosts() -> None:
+    """Allowlist.parse takes CIDR ranges, single addresses and host names (any case, a
+    trailing dot ignored), skipping blanks."""
+    allowlist = Allowlist.parse(["10.0.0.0/8", " 192.168.1.7 ", "fd00::/8", "Media.Local.",
+                                 "", "  ", "10.1.2.3/8"])
+    assert allowlist.hosts == frozenset({"media.local"})
+    assert ipaddress.ip_network("10.0.0.0/8") in allowlist.networks
+    assert allowlist.allows_host("MEDIA.local") and allowlist.allows_host("media.local.")
+    assert not allowlist.allows_host("other.local")
+    for inside in ("10.200.0.1", "192.168.1.7", "fd00::5"):
+        address = ipaddress.ip_address(inside)
+        assert allowlist.allows_address(address)
+        check_address(address, allowlist)  # allowlisted: no error
+    for outside in ("192.168.1.8", "11.0.0.1", "fe80::1", "127.0.0.1"):
+        assert not allowlist.allows_address(ipaddress.ip_address(outside))
+    with pytest.raises(AddressRefused):
+        check_address(ipaddress.ip_address("192.168.1.8"), allowlist)
+
+
+#: Spellings the system resolver turns into a loopback or unspecified address.
+ODD_SPELLINGS = ["2130706433", "0177.0.0.1", "127.1", "0x7f.0.0.1", "0x7f000001",
+                 "017700000001", "localhost", "0", "::1"]
+
+
+def _resolves_locally(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 80, type=socket.SOCK_STREAM)
+        return True
+    except socket.gaierror:
+        return False
+
+
+@pytest.mark.parametrize("host", ODD_SPELLINGS)
+def test_odd_spellings_of_loopback_are_refused(host: str) -> None:
+    """The check runs on what the resolver returns, so numeric tricks are caught; a spelling
+    this machine cannot resolve is refused as well."""
+    with pytest.raises(AddressRefused):
+        resolve_checked(host, 80, NOTHING)
+
+
+@pytest.mark.parametrize("host", ODD_SPELLINGS)
+def test_odd_spellings_are_allowed_when_allowlisted(host: str) -> None:
+    """The same hosts pass when the operator allowlists loopback (and 0.0.0.0)."""
+    if not _resolves_locally(host):
+        pytest.skip(f"{host!r} does not resolve on this machine")
+    allowlist = Allowlist.parse(["127.0.0.0/8", "::1", "0.0.0.0/32"])
+    addresses = resolve_checked(host, 80, allowlist)
+    assert addresses
+    assert all(address.is_loopback or address.is_unspecified for address in addresses)
+
+
+def test_allowlisted_host_name_skips_the_address_check() -> None:
+    """An allowlisted host name is trusted whatever it resolves to."""
+    addresses = resolve_checked("LocalHost", 80, Allowlist.parse(["localhost"]))
+    assert ipaddress.ip_address("127.0.0.1") in addresses
+
+
+def test_unresolvable_host_is_refused() -> None:
+    """A host that does not resolve is refused with its name (.invalid never resolves)."""
+    with pytest.raises(AddressRefused, match="could not be resolved"):
+        resolve_checked("no-such-host.invalid", 80, NOTHING)
+
+
+def test_6to4_address_embedding_loopback_is_refused() -> None:
+    """BUG (SSRF hardening): a 6to4 address (2002::/16) carries an IPv4 address in bits
+    16-48 and is routed to it by a 6to4 relay; ``2002:7f00:1::`` (127.0.0.1) and
+    ``2002:a9fe:a9fe::`` (169.254.169.254) pass refusal_reason because only IPv4-mapped
+    addresses are unwrapped (Teredo, 2001::/32, is already refused as private). Unwrap
+    ``address.sixtofour`` the way ``ipv4_mapped`` is, or refuse 2002::/16 outright."""
+    for text in ("2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:a00:1::1"):
+        assert refusal_reason(ipaddress.ip_address(text)) is not None, text
+
+
+# --- The fetcher -----------------------------------------------------------------------------
+
+
+def unique(path: str) -> str:
+    """``path`` with a query no other test uses, to find this test's requests."""
+    return f"{path}?probe={secrets.token_hex(6)}"
+
+
+def requests_for(server: MediaServer, path: str) -> list[str]:
+    return [seen for seen in server.requests if seen == path]
+
+
+def test_download_from_allowlisted_loopback(media_server: MediaServer, tmp_path: Path) -> None:
+    """With 127.0.0.1 allowlisted, the file arrives byte for byte."""
+    path = unique("/jfk.flac")
+    destination = download(media_server.url(path), tmp_path / "source", FetchLimits(), LOOPBACK)
+    assert destination == tmp_path / "source"
+    assert destination.read_bytes() == (FIXTURES / "jfk.flac").read_bytes()
+    assert requests_for(media_server, path) == [path]
+
+
+def test_download_without_allowlist_never_connects(media_server: MediaServer,
+                                                   tmp_path: Path) -> None:
+    """Without the allowlist, loopback is refused before any request is sent."""
+    path = unique("/jfk.flac")
+    with pytest.raises(UrlRefused) as caught:
+        download(media_server.url(path), tmp_path / "source", FetchLimits(), NOTHING)
+    assert caught.value.code == "url_refused"
+    assert "127.0.0.1" in caught.value.message and "loopback" in caught.value.message
+    assert requests_for(media_server, path) == []
+    assert not (tmp_path / "source").exists()
+
+
+def test_not_found_is_http_status_error(media_server: MediaServer, tmp_path: Path) -> None:
+    """A 404 raises HttpStatusError with status 404 and a message that says so."""
+    with pytest.raises(HttpStatusError) as caught:
+        download(media_server.url(unique("/missing")), tmp_path / "source", FetchLimits(),
+                 LOOPBACK)
+    assert caught.value.status == 404
+    assert "404" in caught.value.message
+    assert not (tmp_path / "source").exists()
+
+
+def test_redirect_is_followed(media_server: MediaServer, tmp_path: Path) -> None:
+    """A 302 to another path on the same host is followed to the file."""
+    before = len(requests_for(media_server, "/sample.wav"))
+    destination = download(media_server.url("/redirect/sample.wav"), tmp_path / "source",
+                           FetchLimits(), LOOPBACK)
+    assert destination.read_bytes() == (FIXTURES / "sample.wav").read_bytes()
+    assert len(requests_for(media_server, "/sample.wav")) == before + 1
+
+
+def test_empty_body_gives_an_empty_file(media_server: MediaServer, tmp_path: Path) -> None:
+    """An empty 200 downloads to a 0-byte file (the decoder then says EmptyMedia)."""
+    destination = download(media_server.url(unique("/empty")), tmp_path / "source",
+                           FetchLimits(), LOOPBACK)
+    assert destination.read_bytes() == b""
+
+
+def test_declared_too_large_is_refused_before_writing(media_server: MediaServer,
+                                                      tmp_path: Path) -> None:
+    """A Content-Length over the cap raises DownloadTooLarge and creates no file."""
+    limits = FetchLimits(max_bytes=100_000)
+    with pytest.raises(DownloadTooLarge) as caught:
+        download(media_server.url(unique("/jfk.flac")), tmp_path / "source", limits, LOOPBACK)
+    assert caught.value.code == "file_too_large"
+    assert not (tmp_path / "source").exists()
+
+
+def test_non_http_schemes_are_refused(tmp_path: Path) -> None:
+    """ftp://, file:// and scheme-less URLs are refused without a connection."""
+    for url in ("ftp://127.0.0.1/jfk.flac", "file:///etc/passwd", "gopher://127.0.0.1:70/",
+                "//127.0.0.1/jfk.flac", "http:///jfk.flac"):
+        with pytest.raises(UrlRefused, match="Only http and https"):
+            download(url, tmp_path / "source", FetchLimits(), LOOPBACK)
+    assert not (tmp_path / "source").exists()
+
+
+class _TrickHandler(BaseHTTPRequestHandler):
+    """Misbehaviours the media server does not have: a body without Content-Length,
+    redirects to any Location, and a redirect loop."""
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        self.server.seen.append((parts.path, self.headers.get("User-Agent")))  # type: ignore[attr-defined]
+        if parts.path == "/stream":
+            size = int(parse_qs(parts.query)["bytes"][0])
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: the body ends when the connection closes
+            self.wfile.write(b"\0" * size)
+            return
+        if parts.path == "/goto":
+            self.send_response(302)
+            self.send_header("Location", parse_qs(parts.query)["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if parts.path == "/loop":
+            self.send_response(301)
+            self.send_header("Location", "/loop")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_error(404)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def trick_server() -> Iterator[ThreadingHTTPServer]:
+    """An HTTP/1.0 loopback server with _TrickHandler's behaviours."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TrickHandler)
+    server.seen = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _url(server: ThreadingHTTPServer, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_streamed_body_over_the_cap_stops_at_the_cap(trick_server: ThreadingHTTPServer,
+                                                     tmp_path: Path) -> None:
+    """Without Content-Length the size is counted while streaming: DownloadTooLarge, and no
+    more than the cap ever reaches the disk. (download() leaves the partial file for its
+    caller; run_pipeline downloads into a TemporaryDirectory that removes it.)"""
+    limits = FetchLimits(max_bytes=300_000)
+    destination = tmp_path / "source"
+    with pytest.raises(DownloadTooLarge):
+        download(_url(trick_server, "/stream?bytes=2000000"), destination, limits, LOOPBACK)
+    if destination.exists():
+        assert destination.stat().st_size <= limits.max_bytes
+
+
+def test_streamed_body_under_the_cap_arrives(trick_server: ThreadingHTTPServer,
+                                            tmp_path: Path) -> None:
+    """A body without Content-Length under the cap is saved whole, with our User-Agent."""
+    destination = download(_url(trick_server, "/stream?bytes=123457"), tmp_path / "source",
+                           FetchLimits(max_bytes=300_000), LOOPBACK)
+    assert destination.stat().st_size == 123457
+    assert ("/stream", USER_AGENT) in trick_server.seen  # type: ignore[attr-defined]
+
+
+def test_redirect_to_metadata_address_is_refused(trick_server: ThreadingHTTPServer,
+                                                 tmp_path: Path) -> None:
+    """Each redirect hop is checked: a redirect to the metadata service, to ::1 or to a
+    private address spelled in hex is refused (only 127.0.0.1 is allowlisted)."""
+    for target in ("http://169.254.169.254/latest/meta-data/", "http://[::1]:9/x",
+                   "http://0x0a000001:9/x", "http://[::ffff:169.254.169.254]/"):
+        with pytest.raises(UrlRefused):
+            download(_url(trick_server, f"/goto?to={target}"), tmp_path / "source",
+                     FetchLimits(), LOOPBACK)
+
+
+def test_connection_refused_is_not_reported_as_a_timeout(tmp_path: Path) -> None:
+    """BUG: urllib3 2's NewConnectionError subclasses ConnectTimeoutError, so _open's
+    ``except urllib3.exceptions.TimeoutError`` turns an instant "connection refused" into
+    DownloadTimeout ("did not answer in time", code download_timeout). It must be a plain
+    FetchError ("Could not connect to ...", code fetch_failed)."""
+    port = free_port()  # nothing listens there: loopback refuses at once
+    with pytest.raises(FetchError) as caught:
+        download(f"http://127.0.0.1:{port}/jfk.flac", tmp_path / "source", FetchLimits(),
+                 LOOPBACK)
+    assert not isinstance(caught.value, DownloadTimeout), caught.value.message
+    assert caught.value.code == "fetch_failed"
+    assert "Could not connect to 127.0.0.1" in caught.value.message
+
+
+def test_redirect_to_non_http_scheme_is_refused(trick_server: ThreadingHTTPServer,
+                                                tmp_path: Path) -> None:
+    """A redirect to file:// is refused like a file:// URL."""
+    with pytest.raises(UrlRefused):
+        download(_url(trick_server, "/goto?to=file:///etc/passwd"), tmp_path / "source",
+                 FetchLimits(), LOOPBACK)
+
+
+def test_redirect_loop_ends_with_a_fetch_error(trick_server: ThreadingHTTPServer,
+                                               tmp_path: Path) -> None:
+    """A redirect loop stops after max_redirects + 1 requests with a FetchError."""
+    limits = FetchLimits(max_redirects=3)
+    with pytest.raises(FetchError, match="More than 3 redirects"):
+        download(_url(trick_server, "/loop"), tmp_path / "source", limits, LOOPBACK)
+    loops = [path for path, _agent in trick_server.seen if path == "/loop"]  # type: ignore[attr-defined]
+    assert len(loops) == 4
