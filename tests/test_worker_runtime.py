@@ -217,3 +217,18 @@ def test_deadline_extension_and_heartbeat(redis_server: EmbeddedRedis) -> None:
     assert all(a["queue"] == queue_name for a in announcements)
     assert announcements[-1]["pipelines"] == {}
     assert redis.get(WORKER_KEY_PREFIX + worker_name) is None
+
+
+def test_batched_decoding_runs_through_faster_whispers_batched_pipeline(
+        tiny_model: Path) -> None:
+    """batch_size > 1 selects faster-whisper's BatchedInferencePipeline, and its output
+    assembles into a consistent result with words."""
+    engine = AsrEngine(tiny_pipeline(tiny_model, "batched", DecodingOptions(
+        beam_size=1, temperature=(0.0,), max_new_tokens=32, batch_size=4)))
+    assert type(engine.batched).__name__ == "BatchedInferencePipeline"
+    audio = decode(Path(__file__).parent / "fixtures" / "sample.wav")
+    output = engine.transcribe(audio.samples, language="en", word_timestamps=True)
+    assert output.language == "en"
+    result = build_result(output, audio.duration_s, with_words=True)
+    check_invariants(result, audio.duration_s, with_words=True)
+    assert any(u["words"] for u in result["utterances"])
