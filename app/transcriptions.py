@@ -21,8 +21,14 @@ from sqlalchemy.orm import Session
 from app.auth import Caller
 from app.db import Database
 from app.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable, ValidationFailed
-from app.models import IdempotencyRecord, Surface, Transcription, TranscriptionStatus, new_id
-from app.models import utcnow as _utcnow
+from app.models import (
+    IdempotencyRecord,
+    Surface,
+    Transcription,
+    TranscriptionStatus,
+    new_id,
+    utcnow,
+)
 from app.pipelines import Pipeline, PipelineCatalog
 from app.queue import JobQueue
 
@@ -116,7 +122,7 @@ class TranscriptionService:
             speaker_count=payload.get("speaker_count"),
             webhook_url=payload.get("webhook_url"),
             progress=0.0,
-            created_at=_utcnow(),
+            created_at=utcnow(),
         )
         status, body = render(transcription)
         try:
@@ -171,7 +177,7 @@ class TranscriptionService:
                     row.status = TranscriptionStatus.FAILED
                     row.error_code = "queue_unavailable"
                     row.error_message = "The job queue was unreachable; send the request again."
-                    row.completed_at = _utcnow()
+                    row.completed_at = utcnow()
                 if idempotency is not None:
                     # Let a retry with the same key create the job afresh.
                     record = _find_record(session, transcription.account_id, idempotency.key)

@@ -85,21 +85,72 @@ class PhaseResult:
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
-def process_tree_cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
-    total = 0.0
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on; None when gone or not Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_tree(pid: int | None) -> list[int]:
+    """``pid`` and its live descendants (Linux /proc; else just ``pid``)."""
+    found: list[int] = []
     pending = [pid] if pid else []
     while pending:
         current = pending.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += (int(fields[11]) + int(fields[12])) * _TICK_S
+        found.append(current)
+        with contextlib.suppress(OSError, ValueError):
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
+    return found
+
+
+def process_tree_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
+    total = 0.0
+    for current in process_tree(pid):
+        fields = _stat(current)
+        if fields:
+            total += (int(fields[11]) + int(fields[12])) * _TICK_S
     return total
+
+
+class Reaper:
+    """Remembers every process of the stack (gunicorn's workers too) and ends those still
+    running at clean-up. A terminal's Ctrl-C reaches the whole process group, so gunicorn's
+    master may be gone before ``Stack.stop`` runs, leaving a worker it can no longer reach."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, str] = {}  # pid -> start time, so a reused pid is left alone
+
+    def watch(self, *pids: int) -> None:
+        for pid in pids:
+            for current in process_tree(pid):
+                fields = _stat(current)
+                if fields and fields[0] != "Z":
+                    self.known[current] = fields[19]
+
+    def _alive(self) -> list[int]:
+        alive = []
+        for pid, started in self.known.items():
+            fields = _stat(pid)
+            if fields and fields[0] != "Z" and fields[19] == started:
+                alive.append(pid)
+        return alive
+
+    def reap(self) -> None:
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+            left = self._alive()
+            if not left:
+                return
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait_s
+            while self._alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -251,8 +302,12 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
                   redis_url=redis_server.url, pipelines_path=pipelines,
                   api_workers=args.api_workers,
                   extra_env={"VOXHOOK_API_THREADS": str(args.api_threads)})
+    reaper = Reaper()
+    cleanup.callback(reaper.reap)  # last: whatever Stack.stop could not reach
     cleanup.callback(stack.stop)
+    cleanup.callback(lambda: reaper.watch(*(process.pid for process in stack.processes)))
     stack.start_api()
+    reaper.watch(*(process.pid for process in stack.processes))
     key = stack.create_key("bench-api")
     api_pid = stack.processes[0].pid
     redis_pid = redis_server.process.pid if redis_server.process else None

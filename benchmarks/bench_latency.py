@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
+import json
 import os
 import platform
 import re
@@ -58,6 +60,8 @@ FALLBACK_MAX_NEW_TOKENS = 48
 #: is the pipeline default (and faster-whisper's); the worker passes it explicitly.
 DECODING: dict[str, Any] = {"beam_size": 1, "temperature": 0.0, "vad_filter": True,
                             "condition_on_previous_text": True}
+#: Other processes using more than this many cores during a run make it "disturbed".
+NOISY_CORES = 0.25
 #: asctime of Python's logging, as the worker writes it.
 LOG_TIME = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
 
@@ -82,6 +86,8 @@ class ServiceRun:
     worker_cpu_s: float = 0.0
     api_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    #: Cores used on average by processes outside this benchmark during the run.
+    others_cores: float = 0.0
 
     @property
     def before_row_s(self) -> float:
@@ -158,37 +164,128 @@ class DirectRun:
     cpu_s: float
     segments: int
     words: int
+    others_cores: float = 0.0
 
 
-def direct_run(model: Any, path: Path, options: dict[str, Any]) -> DirectRun:
-    """One transcription, decoding the file included: wall and CPU seconds, segments, words."""
-    cpu = time.process_time()
+def direct_run(model: Any, path: Path, options: dict[str, Any],
+               ours: tuple[int, ...] = ()) -> DirectRun:
+    """One transcription, decoding the file included: wall and CPU seconds, segments, words.
+
+    ``ours``: the benchmark's other processes, so that CPU used by anything else on the
+    machine meanwhile can be told apart.
+    """
+    before = CpuSnapshot.take(ours)
     start = time.perf_counter()
     segments, _info = model.transcribe(str(path), word_timestamps=True, **options)
     segments = list(segments)
     seconds = time.perf_counter() - start
-    return DirectRun(seconds=seconds, cpu_s=time.process_time() - cpu, segments=len(segments),
-                     words=sum(len(s.words or ()) for s in segments))
+    after = CpuSnapshot.take(ours)
+    return DirectRun(seconds=seconds, cpu_s=after.bench - before.bench, segments=len(segments),
+                     words=sum(len(s.words or ()) for s in segments),
+                     others_cores=after.others_since(before) / seconds)
 
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
-def process_tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
-    total = 0.0
-    pending = [pid]
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on; None when gone or not Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_tree(pid: int | None) -> list[int]:
+    """``pid`` and its live descendants (Linux /proc; else just ``pid``)."""
+    found: list[int] = []
+    pending = [pid] if pid else []
     while pending:
         current = pending.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += (int(fields[11]) + int(fields[12])) * _TICK_S
+        found.append(current)
+        with contextlib.suppress(OSError, ValueError):
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
+    return found
+
+
+def process_tree_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
+    total = 0.0
+    for current in process_tree(pid):
+        fields = _stat(current)
+        if fields:
+            total += (int(fields[11]) + int(fields[12])) * _TICK_S
     return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores of the machine have been busy since boot (/proc/stat; else 0)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) * _TICK_S
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far: the whole machine, this process, and each watched process tree."""
+
+    machine: float
+    bench: float
+    trees: tuple[float, ...]
+
+    @classmethod
+    def take(cls, pids: tuple[int, ...]) -> CpuSnapshot:
+        return cls(machine=machine_busy_s(), bench=time.process_time(),
+                   trees=tuple(process_tree_cpu_s(pid) for pid in pids))
+
+    def others_since(self, before: CpuSnapshot) -> float:
+        """CPU seconds used meanwhile by processes that are not the benchmark's."""
+        ours = (self.bench - before.bench) + sum(
+            after - earlier for after, earlier in zip(self.trees, before.trees, strict=True))
+        return max(0.0, (self.machine - before.machine) - ours)
+
+
+class Reaper:
+    """Remembers every process of the stack (gunicorn's workers too) and ends those still
+    running at clean-up. A terminal's Ctrl-C reaches the whole process group, so gunicorn's
+    master may be gone before ``Stack.stop`` runs, leaving a worker it can no longer reach."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, str] = {}  # pid -> start time, so a reused pid is left alone
+
+    def watch(self, *pids: int) -> None:
+        for pid in pids:
+            for current in process_tree(pid):
+                fields = _stat(current)
+                if fields and fields[0] != "Z":
+                    self.known[current] = fields[19]
+
+    def _alive(self) -> list[int]:
+        alive = []
+        for pid, started in self.known.items():
+            fields = _stat(pid)
+            if fields and fields[0] != "Z" and fields[19] == started:
+                alive.append(pid)
+        return alive
+
+    def reap(self) -> None:
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+            left = self._alive()
+            if not left:
+                return
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait_s
+            while self._alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 def _utc(stamp: str) -> float:
@@ -201,21 +298,68 @@ def _log_time(stamp: str) -> float:
     return time.mktime(parsed.timetuple()) + parsed.microsecond / 1e6
 
 
-def service_run(stack: Stack, session: requests.Session, redis: Redis, url: str,
-                poll_s: float, timeout_s: float) -> ServiceRun:
-    base = stack.base_url
+class HttpClient:
+    """The benchmark's API client: ``requests`` (what a user's script uses, the default) or
+    the stdlib's ``http.client`` (about a quarter of the client CPU per request, so the
+    polling client disturbs the engine less on a small machine)."""
+
+    def __init__(self, base_url: str, key: str, kind: str) -> None:
+        self.base_url, self.kind = base_url, kind
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
+        self.connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """JSON answer of a request; raises on a non-2xx status."""
+        if self.kind == "requests":
+            response = self.session.request(method, self.base_url + path, json=body, timeout=30)
+            response.raise_for_status()
+            return response.json()
+        payload = None if body is None else json.dumps(body)
+        for attempt in (1, 2):  # once more on a fresh connection if keep-alive lapsed
+            if self.connection is None:
+                host, port = self.base_url.removeprefix("http://").split(":")
+                self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            try:
+                self.connection.request(method, path, body=payload, headers=self.headers)
+                response = self.connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.close()
+                if attempt == 2:
+                    raise
+        if not 200 <= response.status < 300:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}: {data[:300]!r}")
+        return json.loads(data)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+        self.session.close()
+
+
+def service_run(stack: Stack, client: HttpClient, redis: Redis, url: str,
+                poll_s: float, timeout_s: float, redis_pid: int) -> ServiceRun:
     api_pid, worker_pid = (process.pid for process in stack.processes)
-    cpu_before = (process_tree_cpu_s(worker_pid), process_tree_cpu_s(api_pid),
-                  time.process_time())
+    ours = (worker_pid, api_pid, redis_pid)
+    before = CpuSnapshot.take(ours)
     sent_at = time.time()
     start = time.perf_counter()
-    created = session.post(f"{base}/transcribe", json={"url": url}, timeout=30)
+    transcription_id = client.request("POST", "/transcribe", {"url": url})["id"]
     post_s = time.perf_counter() - start
-    created.raise_for_status()
-    transcription_id = created.json()["id"]
     polls = 0
     while True:
-        body = session.get(f"{base}/transcribe/{transcription_id}", timeout=30).json()
+        body = client.request("GET", f"/transcribe/{transcription_id}")
         polls += 1
         if body["status"] in ("completed", "failed"):
             break
@@ -224,20 +368,20 @@ def service_run(stack: Stack, session: requests.Session, redis: Redis, url: str,
         time.sleep(poll_s)
     seconds = time.perf_counter() - start
     seen_at = time.time()
-    cpu_after = (process_tree_cpu_s(worker_pid), process_tree_cpu_s(api_pid),
-                 time.process_time())
+    after = CpuSnapshot.take(ours)
     if body["status"] != "completed":
         raise RuntimeError(f"transcription failed: {body.get('error_code')}: {body.get('error')}")
 
     # Not timed: the timestamps, and the worker being really idle before the next run.
-    v1 = session.get(f"{base}/api/v1/transcriptions/{transcription_id}", timeout=30).json()
+    v1 = client.request("GET", f"/api/v1/transcriptions/{transcription_id}")
     _wait_job_done(redis, transcription_id)
     run = ServiceRun(seconds=seconds, post_s=post_s, polls=polls, sent_at=sent_at,
                      seen_at=seen_at, created_at=_utc(v1["created_at"]),
                      started_at=_utc(v1["started_at"]), completed_at=_utc(v1["completed_at"]),
-                     worker_cpu_s=cpu_after[0] - cpu_before[0],
-                     api_cpu_s=cpu_after[1] - cpu_before[1],
-                     client_cpu_s=cpu_after[2] - cpu_before[2])
+                     worker_cpu_s=after.trees[0] - before.trees[0],
+                     api_cpu_s=after.trees[1] - before.trees[1],
+                     client_cpu_s=after.bench - before.bench,
+                     others_cores=after.others_since(before) / seconds)
     _add_log_times(run, stack.log("worker"), transcription_id)
     return run
 
@@ -297,7 +441,7 @@ def print_settings(args: argparse.Namespace, max_new_tokens: int | None, reason:
     print(f"  service        : SQLite, 1 worker, API {stack.api_workers} gunicorn processes x "
           f"{stack.env.get('VOXHOOK_API_THREADS', '4')} threads; clip over loopback HTTP")
     print(f"  runs           : {args.runs} (+{args.warmup} warm-up each), poll interval "
-          f"{args.poll_interval * 1000:.0f} ms")
+          f"{args.poll_interval * 1000:.0f} ms, client {args.client} (on this machine)")
     print()
 
 
@@ -306,18 +450,24 @@ def print_results(direct: list[DirectRun], service: list[ServiceRun]) -> None:
     print("Wall clock per run (seconds unless ms)")
     header = (f"{'run':>3} {'direct':>7} {'service':>8} {'ratio':>6} | {'POST':>6} "
               f"{'->row':>6} {'queue':>6} {'fetch+decode':>12} {'transcribe+store':>16} "
-              f"{'seen after':>10} {'polls':>5}")
+              f"{'seen after':>10} {'polls':>5} | {'others':>13}")
     print(header)
     print(f"{'':>3} {'s':>7} {'s':>8} {'':>6} | {'ms':>6} {'ms':>6} {'ms':>6} {'ms':>12} "
-          f"{'s':>16} {'ms':>10}")
+          f"{'s':>16} {'ms':>10} {'':>5} | {'cores d / s':>13}")
     print("-" * len(header))
+    noisy = 0
     for index, (d, s) in enumerate(zip(direct, service, strict=True), 1):
         transcribe = s.transcribe_store_s
+        flag = "*" if max(d.others_cores, s.others_cores) > NOISY_CORES else ""
+        noisy += bool(flag)
         print(f"{index:>3} {d.seconds:7.3f} {s.seconds:8.3f} {s.seconds / d.seconds:6.3f} | "
               f"{s.post_s * 1000:6.1f} {_ms(s.before_row_s):>6} {_ms(s.queue_s):>6} "
               f"{_ms(s.fetch_decode_s):>12} "
               f"{'-' if transcribe is None else f'{transcribe:.3f}':>16} "
-              f"{_ms(s.seen_after_s):>10} {s.polls:>5}")
+              f"{_ms(s.seen_after_s):>10} {s.polls:>5} | "
+              f"{d.others_cores:5.2f} / {s.others_cores:4.2f}{flag}")
+    print("  others: cores used on average by processes outside the benchmark during the "
+          f"direct / service run; * = above {NOISY_CORES} (that run was disturbed)")
     print()
     print("CPU seconds per run (user + system)")
     header = (f"{'run':>3} {'direct':>7} {'worker':>7} {'API':>6} {'client':>7} "
@@ -336,6 +486,11 @@ def print_results(direct: list[DirectRun], service: list[ServiceRun]) -> None:
     print(f"median service  : {med_service:.3f} s")
     verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
     print(f"ratio           : {ratio:.3f}  (target <= {TARGET_RATIO:.2f}: {verdict})")
+    best = min(s.seconds for s in service) / min(d.seconds for d in direct)
+    print(f"ratio of minima : {best:.3f}  (best service run / best direct run)")
+    if noisy:
+        print(f"WARNING         : {noisy} of {len(direct)} runs were disturbed by other load "
+              "on the machine (marked *); rerun on a quiet machine for figures to rely on")
     cpu_direct = median([d.cpu_s for d in direct])
     cpu_service = median([s.worker_cpu_s + s.api_cpu_s for s in service])
     print(f"CPU ratio       : {cpu_service / cpu_direct:.3f}  (median worker+API CPU "
@@ -410,30 +565,36 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     stack = Stack(data_dir=folder / "data", database_url=f"sqlite:///{folder / 'voxhook.db'}",
                   redis_url=redis_server.url, pipelines_path=pipelines,
                   extra_env={"VOXHOOK_API_THREADS": "4"})
+    reaper = Reaper()
+    cleanup.callback(reaper.reap)  # last: whatever Stack.stop could not reach
     cleanup.callback(stack.stop)
+    cleanup.callback(lambda: reaper.watch(*(process.pid for process in stack.processes)))
     stack.start_api()
     stack.start_worker()
     stack.wait_ready(timeout_s=120)
+    reaper.watch(*(process.pid for process in stack.processes))
     key = stack.create_key("bench-latency")
     print_settings(args, max_new_tokens, reason, stack)
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    cleanup.callback(session.close)
+    client = cleanup.enter_context(HttpClient(stack.base_url, key, args.client))
     redis = Redis.from_url(redis_server.url)
     cleanup.callback(redis.close)
     url = server.url(clip.name)
+    redis_pid = redis_server.process.pid if redis_server.process else 0
+    ours = (*(process.pid for process in stack.processes), redis_pid)
     timeout_s = max(600.0, 20 * first.seconds)
     for index in range(args.warmup):
-        warm = service_run(stack, session, redis, url, args.poll_interval, timeout_s)
+        warm = service_run(stack, client, redis, url, args.poll_interval, timeout_s,
+                           redis_pid)
         print(f"service warm-up {index + 1}: {warm.seconds:.3f} s")
 
     direct: list[DirectRun] = []
     service: list[ServiceRun] = []
     for index in range(args.runs):
-        d = direct_run(model, clip, options)
+        d = direct_run(model, clip, options, ours)
         direct.append(d)
-        result = service_run(stack, session, redis, url, args.poll_interval, timeout_s)
+        result = service_run(stack, client, redis, url, args.poll_interval, timeout_s,
+                             redis_pid)
         service.append(result)
         print(f"run {index + 1}/{args.runs}: direct {d.seconds:.3f} s ({d.segments} segments, "
               f"{d.words} words), service {result.seconds:.3f} s", flush=True)
@@ -449,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="unmeasured runs of each first (default 1, at least 1)")
     parser.add_argument("--poll-interval", type=float, default=0.02,
                         help="seconds between polls (default 0.02)")
+    parser.add_argument("--client", choices=("requests", "http.client"), default="requests",
+                        help="how the benchmark talks to the API (default requests)")
     parser.add_argument("--max-new-tokens", default="auto",
                         help="'auto' (default: unset unless a run takes > 60 s), 'unset', or N")
     args = parser.parse_args(argv)
