@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,12 +125,22 @@ def api_key(database: Database) -> str:
         return create_key(session, "tests").secret
 
 
+def write_repeated_wav(source: Path, target: Path, times: int) -> None:
+    """A longer WAV made of ``source`` played ``times`` times."""
+    with wave.open(str(source)) as reader:
+        params, frames = reader.getparams(), reader.readframes(reader.getnframes())
+    with wave.open(str(target), "wb") as writer:
+        writer.setparams(params)
+        writer.writeframes(frames * times)
+
+
 @pytest.fixture(scope="session")
 def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
     folder = tmp_path_factory.mktemp("media")
     for name in ("jfk.flac", "sample.wav"):
         shutil.copy(FIXTURES / name, folder / name)
     (folder / "notes.txt").write_text("This is a text file, not audio.\n" * 20)
+    write_repeated_wav(FIXTURES / "sample.wav", folder / "long.wav", times=20)  # 10 minutes
     with MediaServer(folder) as server:
         yield server
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -193,3 +194,24 @@ def test_twenty_concurrent_requests_with_one_key_create_one_transcription(
                                   .where(Transcription.url == url))
     engine.dispose()
     assert count == 1
+
+
+def test_progress_is_visible_while_the_job_runs(stack_client: Client, media_server):
+    """A 10-minute file: polling sees `processing` with progress strictly between 0 and 1,
+    never going backwards, then 1.0 at completion; the duration is known before the end."""
+    created = stack_client.post("/transcribe", json={"url": media_server.url("long.wav")}).json()
+    seen: list[tuple[str, float, float | None]] = []
+    body: dict[str, Any] = {}
+    for _ in range(6000):
+        body = stack_client.get(f"/transcribe/{created['id']}").json()
+        seen.append((body["status"], body["progress"], body["audio_duration_seconds"]))
+        if body["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.02)
+    assert body["status"] == "completed", body
+    running = [progress for status, progress, _ in seen if status == "processing"]
+    assert any(0.0 < progress < 1.0 for progress in running), seen[-20:]
+    assert running == sorted(running)
+    assert any(duration == pytest.approx(600.0, abs=0.1)
+               for status, _, duration in seen if status == "processing")
+    assert body["progress"] == 1.0
