@@ -29,7 +29,7 @@ PYTEST_NO_TESTS = 5
 
 def ensure_environment(extras: str) -> None:
     """Create the virtual environment and install the project with ``extras`` if needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py runs under any system Python
         sys.exit(f"Voxhook needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     stamp = VENV / f".installed-{extras}"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from app.errors import Unauthorized
-from app.keys import find_active_key, looks_like_key
+from app.keys import find_active_key_ids, looks_like_key
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ def authenticate() -> None:
     """``before_request`` hook of the authenticated blueprints: sets ``g.caller``."""
     secret = secret_from_header(request.headers.get("Authorization"))
     with current_app.extensions["voxhook"].db.session() as session:
-        key = find_active_key(session, secret)
-        if key is None:
-            raise Unauthorized("Unknown or revoked API key: check the key, or create a new one.")
-        g.caller = Caller(key_id=key.id, account_id=key.account_id)
+        found = find_active_key_ids(session, secret)
+    if found is None:
+        raise Unauthorized("Unknown or revoked API key: check the key, or create a new one.")
+    g.caller = Caller(key_id=found[0], account_id=found[1])
 
 
 def caller() -> Caller:

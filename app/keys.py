@@ -61,12 +61,20 @@ def create_key(session: Session, name: str, account_id: str = DEFAULT_ACCOUNT_ID
     return CreatedKey(key=key, secret=secret)
 
 
-def find_active_key(session: Session, secret: str) -> ApiKey | None:
-    """The active key with this secret, or None (unknown, malformed or revoked)."""
+def find_active_key_ids(session: Session, secret: str) -> tuple[str, str] | None:
+    """(key id, account id) of the active key with this secret, or None.
+
+    Every authenticated request runs this, so it selects two columns, with revocation
+    checked in SQL, instead of loading the ORM object; no result is cached, so a revoked
+    key stops working at once in every process.
+    """
     if not looks_like_key(secret):
         return None
-    key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
-    return key if key is not None and key.is_active else None
+    row = session.execute(
+        select(ApiKey.id, ApiKey.account_id).where(
+            ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 def list_keys(session: Session, account_id: str | None = None) -> list[ApiKey]:

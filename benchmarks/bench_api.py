@@ -69,6 +69,8 @@ class PhaseResult:
     client_cpu_s: float = 0.0
     api_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
+    #: CPU seconds used meanwhile by processes that are not the benchmark's.
+    others_cpu_s: float = 0.0
 
     @property
     def count(self) -> int:
@@ -115,6 +117,17 @@ def process_tree_cpu_s(pid: int | None) -> float:
         if fields:
             total += (int(fields[11]) + int(fields[12])) * _TICK_S
     return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores of the machine have been busy since boot (/proc/stat; else 0)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
+    return (sum(fields[:8]) - fields[3] - fields[4]) * _TICK_S
 
 
 class Reaper:
@@ -212,7 +225,7 @@ def hammer(name: str, key: str, clients: int, seconds: float, max_requests: int,
     api_pid, redis_pid = pids
     try:
         cpu_before = (time.process_time(), process_tree_cpu_s(api_pid),
-                      process_tree_cpu_s(redis_pid))
+                      process_tree_cpu_s(redis_pid), machine_busy_s())
         start = time.perf_counter()
         deadline[0] = start + seconds
         barrier.wait()
@@ -223,6 +236,8 @@ def hammer(name: str, key: str, clients: int, seconds: float, max_requests: int,
         result.client_cpu_s = time.process_time() - cpu_before[0]
         result.api_cpu_s = process_tree_cpu_s(api_pid) - cpu_before[1]
         result.redis_cpu_s = process_tree_cpu_s(redis_pid) - cpu_before[2]
+        result.others_cpu_s = max(0.0, machine_busy_s() - cpu_before[3] - result.client_cpu_s
+                                  - result.api_cpu_s - result.redis_cpu_s)
     finally:
         stop.set()
         barrier.abort()
@@ -231,7 +246,7 @@ def hammer(name: str, key: str, clients: int, seconds: float, max_requests: int,
     return result
 
 
-def report(result: PhaseResult, unit: str) -> None:
+def report(result: PhaseResult, unit: str, others: str) -> None:
     values = sorted(result.latencies)
     rate = result.ok / result.elapsed_s if result.elapsed_s else math.nan
     print(f"  requests      : {result.count} in {result.elapsed_s:.2f} s "
@@ -246,7 +261,8 @@ def report(result: PhaseResult, unit: str) -> None:
     elapsed = result.elapsed_s or math.nan
     print(f"  CPU seconds   : API {result.api_cpu_s:.2f} ({result.api_cpu_s / elapsed:.2f} cores), "
           f"Redis {result.redis_cpu_s:.2f}, load generator {result.client_cpu_s:.2f} "
-          f"({result.client_cpu_s / elapsed:.2f} cores) of {os.cpu_count()} cores")
+          f"({result.client_cpu_s / elapsed:.2f} cores) of {os.cpu_count()} cores; "
+          f"{others} {result.others_cpu_s / elapsed:.2f} cores")
     if result.ok:
         print(f"  API CPU/request: {result.api_cpu_s / result.ok * 1000:.2f} ms")
 
@@ -328,6 +344,8 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     print()
 
     pids = (api_pid, redis_pid)
+    others = ("other processes (the PostgreSQL server's included)"
+              if database_url.startswith("postgresql") else "other processes")
     body = {"url": MEDIA_URL}
 
     def create(session: requests.Session, _number: int) -> requests.Response:
@@ -344,7 +362,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
                      pids, keep_ids=True)
     queued = queue.count - queued_before
     print("(a) POST /transcribe: transcription creations")
-    report(created, "creations")
+    report(created, "creations", others)
     print(f"  jobs queued   : {queued} (expected {created.ok})")
     print()
     if not created.ids:
@@ -360,7 +378,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     hammer("warm-up", key, args.clients, args.warmup_seconds, args.max_requests, poll, 200, pids)
     polled = hammer("get", key, args.clients, args.seconds, args.max_requests, poll, 200, pids)
     print(f"(b) GET /transcribe/{{id}} on {len(ids)} existing ids")
-    report(polled, "requests")
+    report(polled, "requests", others)
     print()
     print(f"load average at end (1, 5, 15 min): {_load()}")
     failed = sum(created.errors.values()) + sum(polled.errors.values())

@@ -12,11 +12,14 @@ Both use the same whisper-tiny-shaped random model and the same decoding options
 strictly one after the other, so they never share the CPU. The target is
 ``median(service) / median(direct) <= 1.10``. Where the service's time goes is split up
 from the transcription's timestamps (v1 ``created_at``/``started_at``/``completed_at``) and the
-worker's log lines.
+worker's log lines. The CPU seconds of the direct run, the worker, the API processes and the
+polling client are measured too (Linux ``/proc``), and so is the CPU used meanwhile by anything
+else on the machine: a run disturbed by other load is marked.
 
 Run from the repository root::
 
     .venv/bin/python -m benchmarks.bench_latency [--runs 5] [--poll-interval 0.02]
+        [--client requests|http.client] [--max-new-tokens auto|unset|N]
 """
 
 from __future__ import annotations
@@ -504,8 +507,8 @@ def print_results(direct: list[DirectRun], service: list[ServiceRun]) -> None:
          [s.queue_s for s in service]),
         ("started_at -> decoded (download over loopback + decode; the direct run decodes too)",
          [s.fetch_decode_s for s in service if s.fetch_decode_s is not None]),
-        ("decoded -> completed_at, minus the whole direct run (engine on samples, assemble, "
-         "DB writes; noise)",
+        ("decoded -> completed_at, minus the whole direct run (engine on samples while the "
+         "API answers polls, assemble, DB writes)",
          [s.transcribe_store_s - d.seconds for s, d in zip(service, direct, strict=True)
           if s.transcribe_store_s is not None]),
         ("completed_at -> the poll saw it (poll interval, GET)", [s.seen_after_s for s in service]),
