@@ -7,8 +7,10 @@ them over HTTP like any client. Nothing in the service is patched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -105,15 +107,16 @@ class Stack:
         return requests.get(f"{self.base_url}/readyz", timeout=2).json()
 
     def stop(self) -> None:
+        """Stop every child with its whole process group (gunicorn's workers included)."""
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
+            _signal_group(process, signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+            _signal_group(process, signal.SIGKILL)  # anything the leader left behind
         self.processes.clear()
 
     def log(self, name: str) -> str:
@@ -124,7 +127,8 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / f"{name}.log").open("ab")
         process = subprocess.Popen([sys.executable, "-m", "app", *args], env=self.env,
-                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         self.processes.append(process)
         return process
 
@@ -143,6 +147,11 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{what} not reached in {timeout_s} s:\n" + self.log("api")[-3000:]
                            + self.log("worker")[-3000:])
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
 
 
 class Client:
