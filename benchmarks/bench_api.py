@@ -33,7 +33,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -50,6 +49,13 @@ from sqlalchemy import create_engine, text
 
 from app.config import Settings
 from app.embedded_redis import EmbeddedRedis
+from benchmarks.procstats import (
+    Reaper,
+    load_average,
+    machine_busy_s,
+    process_tree_cpu_s,
+    run_with_cleanup,
+)
 from tests.support.stack import Stack, tiny_pipelines_toml
 
 #: A URL that passes validation; nothing fetches it (no worker runs).
@@ -82,88 +88,6 @@ class PhaseResult:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str] | None:
-    """/proc/PID/stat from field 3 (state) on; None when gone or not Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()
-
-
-def process_tree(pid: int | None) -> list[int]:
-    """``pid`` and its live descendants (Linux /proc; else just ``pid``)."""
-    found: list[int] = []
-    pending = [pid] if pid else []
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        with contextlib.suppress(OSError, ValueError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def process_tree_cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of ``pid`` and its live descendants (Linux /proc; else 0)."""
-    total = 0.0
-    for current in process_tree(pid):
-        fields = _stat(current)
-        if fields:
-            total += (int(fields[11]) + int(fields[12])) * _TICK_S
-    return total
-
-
-def machine_busy_s() -> float:
-    """CPU seconds all cores of the machine have been busy since boot (/proc/stat; else 0)."""
-    try:
-        with open("/proc/stat") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0.0
-    # user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
-    return (sum(fields[:8]) - fields[3] - fields[4]) * _TICK_S
-
-
-class Reaper:
-    """Remembers every process of the stack (gunicorn's workers too) and ends those still
-    running at clean-up. A terminal's Ctrl-C reaches the whole process group, so gunicorn's
-    master may be gone before ``Stack.stop`` runs, leaving a worker it can no longer reach."""
-
-    def __init__(self) -> None:
-        self.known: dict[int, str] = {}  # pid -> start time, so a reused pid is left alone
-
-    def watch(self, *pids: int) -> None:
-        for pid in pids:
-            for current in process_tree(pid):
-                fields = _stat(current)
-                if fields and fields[0] != "Z":
-                    self.known[current] = fields[19]
-
-    def _alive(self) -> list[int]:
-        alive = []
-        for pid, started in self.known.items():
-            fields = _stat(pid)
-            if fields and fields[0] != "Z" and fields[19] == started:
-                alive.append(pid)
-        return alive
-
-    def reap(self) -> None:
-        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-            left = self._alive()
-            if not left:
-                return
-            for pid in left:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
-            deadline = time.monotonic() + wait_s
-            while self._alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -331,7 +255,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     env = stack.env
     print("Settings")
     print(f"  machine            : {os.cpu_count()} CPU cores, {platform.machine()}, Python "
-          f"{platform.python_version()}; load average {_load()}")
+          f"{platform.python_version()}; load average {load_average()}")
     print(f"  VOXHOOK_API_WORKERS: {env['VOXHOOK_API_WORKERS']}")
     print(f"  VOXHOOK_API_THREADS: {env['VOXHOOK_API_THREADS']}")
     print(f"  gunicorn           : {' '.join(_gunicorn_flags(stack))}")
@@ -380,7 +304,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     print(f"(b) GET /transcribe/{{id}} on {len(ids)} existing ids")
     report(polled, "requests", others)
     print()
-    print(f"load average at end (1, 5, 15 min): {_load()}")
+    print(f"load average at end (1, 5, 15 min): {load_average()}")
     failed = sum(created.errors.values()) + sum(polled.errors.values())
     if failed or queued != created.ok:
         raise SystemExit(f"FAILED: {failed} errors, {queued} jobs queued for {created.ok} "
@@ -395,8 +319,6 @@ def _gunicorn_flags(stack: Stack) -> list[str]:
     return command[command.index("app.wsgi:app"):]
 
 
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,18 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be in (0, 600] and --warmup-seconds in [0, 60]")
     if min(args.clients, args.max_requests, args.api_workers, args.api_threads) < 1:
         parser.error("--clients, --max-requests, --api-workers, --api-threads must be >= 1")
-
-    def terminate(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        with contextlib.ExitStack() as cleanup:
-            run(args, cleanup)
-    except KeyboardInterrupt:
-        print("\ninterrupted; processes stopped and temporary files removed", file=sys.stderr)
-        return 130
-    return 0
+    return run_with_cleanup(run, args)
 
 
 if __name__ == "__main__":

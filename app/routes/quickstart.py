@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app
 from flask_smorest import Blueprint
 
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
+from app.routes import respond_with_new_transcription
 from app.schemas import (
     ApiErrorSchema,
     QuickstartCreatedSchema,
     QuickstartCreateSchema,
     QuickstartTranscriptionSchema,
 )
-from app.transcriptions import Idempotency
 
 blp = Blueprint("quickstart", __name__, url_prefix="/transcribe",
                 description="Quickstart surface: one POST to start, one GET to poll.")
@@ -40,15 +40,7 @@ def create(payload: dict[str, Any]):
     Answers at once with the id and status ``queued``; the file is fetched and transcribed in
     the background. Send ``Idempotency-Key`` to make retries safe.
     """
-    idempotency = Idempotency.from_request(
-        request.headers.get("Idempotency-Key"), request.method, request.path, payload)
-    service = current_app.extensions["voxhook"].transcriptions
-    status, body = service.create(caller(), Surface.QUICKSTART, payload, _render_created,
-                                  idempotency)
-    # Already rendered (and possibly replayed as stored): sent as is, not dumped again.
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    return respond_with_new_transcription(Surface.QUICKSTART, payload, _render_created)
 
 
 @blp.route("/<transcription_id>", methods=["GET"])

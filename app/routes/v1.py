@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app
 from flask_smorest import Blueprint
 
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
+from app.routes import respond_with_new_transcription
 from app.schemas import ApiErrorSchema, PipelineListSchema, V1CreateSchema, V1TranscriptionSchema
-from app.transcriptions import Idempotency
 
 blp = Blueprint("v1", __name__, url_prefix="/api/v1",
                 description="v1 surface: transcriptions, pipelines; Bearer keys.")
@@ -36,14 +36,7 @@ def create_transcription(payload: dict[str, Any]):
     With an ``Idempotency-Key`` header, a repeat of the same request answers the first
     response again (same status, body and id) and creates nothing.
     """
-    idempotency = Idempotency.from_request(
-        request.headers.get("Idempotency-Key"), request.method, request.path, payload)
-    service = current_app.extensions["voxhook"].transcriptions
-    status, body = service.create(caller(), Surface.V1, payload, _render_created, idempotency)
-    # Already rendered (and possibly replayed as stored): sent as is, not dumped again.
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    return respond_with_new_transcription(Surface.V1, payload, _render_created)
 
 
 @blp.route("/transcriptions/<transcription_id>", methods=["GET"])
