@@ -31,7 +31,6 @@ import itertools
 import math
 import os
 import platform
-import secrets
 import shutil
 import sys
 import tempfile
@@ -45,7 +44,6 @@ from pathlib import Path
 import requests
 from redis import Redis
 from rq import Queue
-from sqlalchemy import create_engine, text
 
 from app.config import Settings
 from app.embedded_redis import EmbeddedRedis
@@ -56,6 +54,7 @@ from benchmarks.procstats import (
     process_tree_cpu_s,
     run_with_cleanup,
 )
+from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.stack import Stack, tiny_pipelines_toml
 
 #: A URL that passes validation; nothing fetches it (no worker runs).
@@ -194,28 +193,6 @@ def report(result: PhaseResult, unit: str, others: str) -> None:
 # --------------------------------------------------------------------------- databases
 
 
-def fresh_postgres_database(admin_url: str) -> str:
-    """Create an empty database on the server of ``admin_url``; its URL."""
-    name = f"voxhook_bench_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_postgres_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -224,7 +201,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
 
     if args.database_url and args.database_url.startswith("postgresql"):
-        database_url = fresh_postgres_database(args.database_url)
+        database_url = create_postgres_database(args.database_url, "voxhook_bench")
         cleanup.callback(drop_postgres_database, args.database_url, database_url)
         database = f"PostgreSQL, fresh database {database_url.rsplit('/', 1)[1]} (dropped after)"
     elif args.database_url:

@@ -19,6 +19,7 @@ from app.db import Database
 from app.embedded_redis import EmbeddedRedis
 from app.keys import create_key
 from app.migrate import upgrade
+from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.media_server import MediaServer
 from tests.support.stack import Client, Stack, tiny_pipelines_toml
 from tests.support.tiny_whisper import build_tiny_whisper
@@ -55,22 +56,11 @@ def make_database_url(backend: str, folder: Path) -> str:
     """A fresh, empty database of ``backend`` (a new PostgreSQL database per call)."""
     if backend == "sqlite":
         return f"sqlite:///{folder / 'voxhook.db'}"
-    name = f"voxhook_test_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return create_postgres_database(POSTGRES_ADMIN_URL)
 
 
 def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_postgres_database(POSTGRES_ADMIN_URL, url)
 
 
 @pytest.fixture(params=BACKENDS)
