@@ -152,8 +152,7 @@ from worker.model_cache import ModelCache
 
 redis = Redis.from_url(sys.argv[1])
 worker = TranscriptionWorker([sys.argv[2]], connection=redis, name=sys.argv[3])
-heartbeat = Heartbeat(worker, ModelCache(PipelineCatalog((), "none")), redis, interval_s=1,
-                      queue=sys.argv[2])
+heartbeat = Heartbeat(worker, ModelCache(PipelineCatalog((), "none")), redis, interval_s=1)
 heartbeat.start()
 try:
     worker.work(burst=True, logging_level="WARNING", with_scheduler=False)

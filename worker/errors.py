@@ -16,7 +16,9 @@ Hierarchy::
     │   ├── EmptyMedia             nothing was downloaded, or no samples decoded
     │   └── NotAudio               not a media file, or no audio track
     ├── ModelUnavailable           the pipeline's model could not be loaded
-    └── JobTimedOut                the job ran past its deadline
+    ├── JobTimedOut                the job ran past its deadline
+    ├── WorkerLost                 the worker died mid-job, and its retry too
+    └── InternalFailure            a bug: the traceback is in the worker's log
 """
 
 from __future__ import annotations
@@ -74,3 +76,11 @@ class ModelUnavailable(PipelineError):
 
 class JobTimedOut(PipelineError):
     code = "timeout"
+
+
+class WorkerLost(PipelineError):
+    code = "worker_lost"
+
+
+class InternalFailure(PipelineError):
+    code = "internal_error"

@@ -12,6 +12,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from redis import Redis
+from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
@@ -21,7 +23,7 @@ from app.netguard import Allowlist
 from app.pipelines import PipelineCatalog
 from app.pricing import per_minute_cost_micro_usd, quickstart_cost_micro_usd
 from worker.deadline import extend_deadline
-from worker.errors import JobTimedOut, PipelineError
+from worker.errors import InternalFailure, JobTimedOut, PipelineError, WorkerLost
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
 
@@ -70,19 +72,19 @@ def run_transcription(transcription_id: str) -> str:
         outcome = run_pipeline(spec, context.models, context.settings, context.allowlist, hooks)
     except PipelineError as exc:
         log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
-        _finish_failed(context, transcription_id, exc)
+        _finish_failed(context.db, transcription_id, exc)
         return TranscriptionStatus.FAILED
     except JobTimeoutException:
         log.error("transcription %s ran past its deadline", transcription_id)
-        _finish_failed(context, transcription_id, JobTimedOut(
+        _finish_failed(context.db, transcription_id, JobTimedOut(
             "The transcription took longer than allowed and was stopped: try again, or send "
             "a shorter file."))
         return TranscriptionStatus.FAILED
     except Exception:
         log.exception("transcription %s failed with an unexpected error", transcription_id)
-        _finish_failed(context, transcription_id, PipelineError(
+        _finish_failed(context.db, transcription_id, InternalFailure(
             "The server failed while transcribing this file; the operator has the details "
-            "in the worker's log. Try again later."), code="internal_error")
+            "in the worker's log. Try again later."))
         raise  # RQ records the traceback in its failed-job registry
     with context.db.session() as session:
         row = session.get(Transcription, transcription_id)
@@ -97,7 +99,8 @@ def run_transcription(transcription_id: str) -> str:
     return TranscriptionStatus.COMPLETED
 
 
-def on_job_failure(job, connection, exc_type, exc_value, tb) -> None:
+def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseException] | None,
+                   exc_value: BaseException | None, tb: object) -> None:
     """RQ's failure callback: no transcription stays ``processing`` when its job is lost.
 
     RQ calls it when a job raised, and when a worker died mid-job (the job is found
@@ -108,19 +111,11 @@ def on_job_failure(job, connection, exc_type, exc_value, tb) -> None:
         log.warning("transcription %s: job lost (%s); RQ will retry it", job.id,
                     exc_type.__name__ if exc_type else "unknown")
         return
-    context = _context
-    database = context.db if context else Database.from_settings(Settings.from_env())
-    with database.session() as session:
-        row = session.get(Transcription, job.id)
-        if row is None or TranscriptionStatus(row.status).is_final:
-            return
-        row.status = TranscriptionStatus.FAILED
-        row.error_code = "worker_lost"
-        row.error_message = ("The worker processing this file stopped before finishing (it "
-                             "crashed or was restarted); send the request again.")
-        row.cost_micro_usd = None
-        row.completed_at = utcnow()
-    log.error("transcription %s failed: its worker was lost", job.id)
+    database = _context.db if _context else Database.from_settings(Settings.from_env())
+    if _finish_failed(database, job.id, WorkerLost(
+            "The worker processing this file stopped before finishing (it crashed or was "
+            "restarted); send the request again.")):
+        log.error("transcription %s failed: its worker was lost", job.id)
 
 
 def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float) -> int:
@@ -151,17 +146,21 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
                        align=row.align or row.diarize)
 
 
-def _finish_failed(context: WorkerContext, transcription_id: str, error: PipelineError,
-                   code: str | None = None) -> None:
-    with context.db.session() as session:
+def _finish_failed(database: Database, transcription_id: str, error: PipelineError) -> bool:
+    """Fail the transcription with ``error``; a row already final is never overwritten.
+
+    Returns whether the row was changed.
+    """
+    with database.session() as session:
         row = session.get(Transcription, transcription_id)
-        if row is None:
-            return
+        if row is None or TranscriptionStatus(row.status).is_final:
+            return False
         row.status = TranscriptionStatus.FAILED
-        row.error_code = code or error.code
+        row.error_code = error.code
         row.error_message = error.message
         row.cost_micro_usd = None  # a failed job costs nothing
         row.completed_at = utcnow()
+        return True
 
 
 class _JobHooks:

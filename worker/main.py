@@ -59,11 +59,10 @@ class Heartbeat(threading.Thread):
     """Every few seconds: announce the worker and its models, and keep the running job alive."""
 
     def __init__(self, worker: TranscriptionWorker, models: ModelCache, redis: Redis,
-                 interval_s: int, queue: str) -> None:
+                 interval_s: int) -> None:
         super().__init__(name="voxhook-heartbeat", daemon=True)
         self.worker, self.models, self.redis = worker, models, redis
         self.interval_s = interval_s
-        self.queue = queue
         self.key = WORKER_KEY_PREFIX + worker.name
         self.stopped = threading.Event()
 
@@ -75,7 +74,7 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         announcement = WorkerAnnouncement(name=self.worker.name, host=socket.gethostname(),
-                                          pid=os.getpid(), queue=self.queue,
+                                          pid=os.getpid(), queue=self.worker.queue_names()[0],
                                           pipelines=self.models.status())
         try:
             self.redis.set(self.key, announcement.to_json(), ex=self.interval_s * 3)
@@ -101,8 +100,7 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
     redis = Redis.from_url(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
     worker = TranscriptionWorker([settings.queue_name], connection=redis, name=name)
-    heartbeat = Heartbeat(worker, models, redis, settings.worker_heartbeat_s,
-                          settings.queue_name)
+    heartbeat = Heartbeat(worker, models, redis, settings.worker_heartbeat_s)
     heartbeat.start()  # announces "loading" while the models load
     try:
         models.load_all()

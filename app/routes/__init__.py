@@ -12,7 +12,7 @@ from app.transcriptions import Idempotency, Renderer
 
 
 def respond_with_new_transcription(surface: Surface, payload: dict[str, Any],
-                         render: Renderer) -> Response:
+                                   render: Renderer) -> Response:
     """The body of both surfaces' create views: idempotency, the service, the stored answer.
 
     The answer is already rendered (and may be a replay of the stored first answer), so it is
