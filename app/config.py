@@ -21,6 +21,9 @@ ENVIRONMENT = {
     "sharing one Redis use different names",
     "VOXHOOK_PIPELINES": "TOML file declaring the pipelines (default: one built-in pipeline)",
     "VOXHOOK_MODEL": "faster-whisper model name or local folder of the default pipeline",
+    "VOXHOOK_DIARIZATION_MODEL": "pyannote speaker-diarization folder or hub id for the "
+    "default pipeline (default: none, no speaker labels)",
+    "HF_TOKEN": "Hugging Face token, to download a diarization model from the hub once",
     "VOXHOOK_DEVICE": "auto | cuda | cpu, for pipelines that do not say",
     "VOXHOOK_COMPUTE_TYPE": "auto | float16 | int8_float16 | int8 | float32, likewise",
     "VOXHOOK_FETCH_ALLOWLIST": "comma-separated hosts or CIDR ranges the fetcher may reach "
@@ -78,6 +81,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     pipelines_path: Path | None = None
     model_override: str | None = None
+    diarization_model: str | None = None
+    #: Read for hub downloads of diarization models; never shown (``repr=False``).
+    hf_token: str | None = field(default=None, repr=False)
     default_device: str = "auto"
     default_compute_type: str = "auto"
     fetch_allowlist: tuple[str, ...] = ()
@@ -112,6 +118,8 @@ class Settings:
             redis_url=env.get("VOXHOOK_REDIS_URL") or cls.redis_url,
             pipelines_path=Path(pipelines) if pipelines else None,
             model_override=env.get("VOXHOOK_MODEL") or None,
+            diarization_model=env.get("VOXHOOK_DIARIZATION_MODEL") or None,
+            hf_token=env.get("HF_TOKEN") or None,
             default_device=_choice(env, "VOXHOOK_DEVICE", {"auto", "cuda", "cpu"}, "auto"),
             default_compute_type=_choice(env, "VOXHOOK_COMPUTE_TYPE", set(COMPUTE_TYPES),
                                          "auto"),
@@ -155,6 +163,10 @@ class Settings:
             env["VOXHOOK_PIPELINES"] = str(self.pipelines_path)
         if self.model_override:
             env["VOXHOOK_MODEL"] = self.model_override
+        if self.diarization_model:
+            env["VOXHOOK_DIARIZATION_MODEL"] = self.diarization_model
+        if self.hf_token:
+            env["HF_TOKEN"] = self.hf_token
         if self.public_url:
             env["VOXHOOK_PUBLIC_URL"] = self.public_url
         return env

@@ -17,6 +17,8 @@ Hierarchy::
     ├── Unauthorized             401 unauthorized
     ├── NotFound                 404 not_found
     ├── IdempotencyKeyReused     422 idempotency_key_reused
+    ├── TranscriptionNotReady    409 transcription_not_ready (status)
+    ├── TranscriptionFailed      409 transcription_failed (status)
     └── ServiceUnavailable       503 service_unavailable
 """
 
@@ -81,6 +83,23 @@ class IdempotencyKeyReused(ApiError):
     code = "idempotency_key_reused"
 
 
+class TranscriptionNotReady(ApiError):
+    """An export of a transcription still queued or processing: poll, then ask again."""
+
+    status = 409
+    code = "transcription_not_ready"
+
+
+class TranscriptionFailed(ApiError):
+    """An export of a failed transcription: there is nothing to export, ever.
+
+    A code of its own, so a client polling for ``transcription_not_ready`` stops.
+    """
+
+    status = 409
+    code = "transcription_failed"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
@@ -111,13 +130,28 @@ def describe_fields(messages: Any) -> dict[str, list[str]]:
     return flat
 
 
+#: Where webargs found the arguments; it nests its messages under these keys.
+_LOCATIONS = frozenset({"json", "query", "querystring", "form", "headers", "cookies", "files",
+                        "json_or_form", "view_args", "path"})
+
+
+def _unnest_location(messages: Any) -> Any:
+    """``{"query": {"format": [...]}}`` -> ``{"format": [...]}``: clients name fields, not
+    locations (each view reads arguments from one location)."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (location, located), = messages.items()
+        if location in _LOCATIONS:
+            return located
+    return messages
+
+
 def _from_http_exception(exc: HTTPException) -> ApiError:
     """Map Flask/webargs HTTP errors (bad JSON, failed validation, 404, 405…) onto ours."""
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages")
     if messages:
         # webargs nests messages by location: {"json": {...}}, {"query": {...}}.
-        located = messages.get("json", messages) if isinstance(messages, dict) else messages
+        located = _unnest_location(messages)
         if exc.code == 400 and located == ["Invalid JSON body."]:
             return InvalidJson(
                 "The request body is not valid JSON; send a JSON object with "

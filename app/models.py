@@ -111,7 +111,11 @@ class Transcription(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     align: Mapped[bool] = mapped_column(Boolean, default=True)
     diarize: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The exact number of speakers the client gave (diarize only).
     speaker_count: Mapped[int | None] = mapped_column(Integer)
+    #: Bounds on the number of speakers (v1 surface, diarize only).
+    min_speakers: Mapped[int | None] = mapped_column(Integer)
+    max_speakers: Mapped[int | None] = mapped_column(Integer)
     webhook_url: Mapped[str | None] = mapped_column(Text)
     #: 0..1, how far the engine has come through the audio while processing.
     progress: Mapped[float] = mapped_column(Float, default=0.0)

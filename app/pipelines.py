@@ -23,6 +23,9 @@ File format (``VOXHOOK_PIPELINES``)::
     vad_filter = true
     batch_size = 1                           # > 1: faster-whisper's batched pipeline
     max_new_tokens = 128                     # optional cap per 30 s window
+    [pipeline.diarization]                   # optional: speaker labels (pyannote.audio 4)
+    model = "pyannote/speaker-diarization-community-1"  # hub id (token: HF_TOKEN) or folder
+    device = "auto"                          # default: the pipeline's device
 """
 
 from __future__ import annotations
@@ -63,6 +66,17 @@ class DecodingOptions:
 
 
 @dataclass(frozen=True)
+class DiarizationConfig:
+    """Which pyannote.audio speaker-diarization pipeline labels speakers, and where it runs."""
+
+    #: A local folder in pyannote's format (``config.yaml`` and its model folders), or a
+    #: model hub id, downloaded once with the token in ``HF_TOKEN``.
+    model: str
+    #: auto | cuda | cpu; ``auto`` is the GPU when torch sees one.
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """One model configuration a client can choose with ``pipeline_code``."""
 
@@ -75,8 +89,12 @@ class Pipeline:
     aliases: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     decoding: DecodingOptions = field(default_factory=DecodingOptions)
-    #: Speaker labelling arrives with the diarization issue; no pipeline can diarize yet.
-    can_diarize: bool = False
+    #: Speaker labelling; None: this pipeline cannot diarize.
+    diarization: DiarizationConfig | None = None
+
+    @property
+    def can_diarize(self) -> bool:
+        return self.diarization is not None
 
     @property
     def price_per_minute_micro_usd(self) -> Decimal:
@@ -152,6 +170,9 @@ def _builtin_catalog(settings: Settings) -> PipelineCatalog:
         compute_type=settings.default_compute_type,
         aliases=HOSTED_ALIASES,
         languages=default_languages(model),
+        diarization=(DiarizationConfig(model=settings.diarization_model,
+                                       device=settings.default_device)
+                     if settings.diarization_model else None),
     )
     return PipelineCatalog(pipelines=(pipeline,), default_code=pipeline.code)
 
@@ -163,8 +184,9 @@ def default_languages(model: str) -> tuple[str, ...]:
 
 _PIPELINE_KEYS = {
     "code", "description", "model", "device", "compute_type", "price_per_minute_usd",
-    "aliases", "languages", "decoding",
+    "aliases", "languages", "decoding", "diarization",
 }
+_DIARIZATION_KEYS = {"model", "device"}
 _DECODING_KEYS = {
     "beam_size", "temperature", "vad_filter", "batch_size", "max_new_tokens",
     "condition_on_previous_text",
@@ -200,7 +222,22 @@ def _parse_pipeline(entry: Any, settings: Settings, where: str) -> Pipeline:
         aliases=_str_list(entry, "aliases", where),
         languages=languages,
         decoding=_parse_decoding(entry.get("decoding", {}), f"{where} [decoding]"),
+        diarization=_parse_diarization(entry.get("diarization"), device,
+                                       f"{where} [diarization]"),
     )
+
+
+def _parse_diarization(table: Any, pipeline_device: str, where: str) -> DiarizationConfig | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _reject_unknown(table, _DIARIZATION_KEYS, where)
+    model = _required_str(table, "model", where)
+    device = str(table.get("device", pipeline_device))
+    if device not in DEVICES:
+        raise ConfigError(f"{where}: device must be one of {', '.join(DEVICES)}, not {device!r}")
+    return DiarizationConfig(model=model, device=device)
 
 
 def _parse_decoding(table: Any, where: str) -> DecodingOptions:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.exports import FORMATS
 from app.languages import is_iso_639_1
 from app.pricing import micro_usd_to_cents, micro_usd_to_usd
 
@@ -56,16 +57,32 @@ def validate_language(value: str) -> None:
         )
 
 
+#: The most speakers a request may ask for (a bound on the diarizer's clustering work).
+MAX_SPEAKERS = 50
+
+
+def _speaker_number(description: str) -> fields.Integer:
+    return fields.Integer(
+        strict=True, allow_none=True, load_default=None,
+        validate=validate.Range(min=1, max=MAX_SPEAKERS,
+                                error=f"Must be between 1 and {MAX_SPEAKERS}."),
+        metadata={"description": description})
+
+
 class _RequestSchema(Schema):
     """Common request fields and rules of both surfaces."""
 
+    #: The speaker-number fields of this surface, checked against each other.
+    _speaker_fields: tuple[str, ...] = ("speaker_count",)
+
     diarize = StrictBoolean(
-        load_default=False, metadata={"description": "Label speakers. Needs a pipeline that "
-                                      "can diarize (see GET /api/v1/pipelines)."})
-    speaker_count = fields.Integer(
-        strict=True, validate=validate.Range(min=1, error="Must be at least 1."),
-        allow_none=True, load_default=None,
-        metadata={"description": "How many speakers, when known; only with diarize."})
+        load_default=False, metadata={"description": "Label speakers (SPEAKER 1, SPEAKER 2, "
+                                      "… in order of first appearance). Turns word-level "
+                                      "timestamps on whatever align says. Needs a pipeline "
+                                      "that can diarize (see GET /api/v1/pipelines)."})
+    speaker_count = _speaker_number(
+        "The exact number of speakers, when known; only with diarize. It noticeably improves "
+        "the labels.")
     align = StrictBoolean(
         load_default=True, metadata={"description": "Word-level timestamps. Always on when "
                                      "diarize is true."})
@@ -78,11 +95,34 @@ class _RequestSchema(Schema):
         metadata={"description": "Where to POST the finished transcription."})
 
     @validates_schema
-    def _speaker_count_needs_diarize(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("speaker_count") is not None and not data.get("diarize"):
-            raise ValidationError(
-                "speaker_count is only meaningful with diarize: true; set diarize or drop "
-                "speaker_count.", field_name="speaker_count")
+    def _speaker_numbers_agree(self, data: dict[str, Any], **_: Any) -> None:
+        """Speaker numbers need diarize and must not contradict each other."""
+        given = {name: data[name] for name in self._speaker_fields
+                 if data.get(name) is not None}
+        if given and not data.get("diarize"):
+            raise ValidationError({
+                name: [f"{name} is only meaningful with diarize: true; set diarize or drop "
+                       f"{name}."] for name in given})
+        count, low, high = (given.get("speaker_count"), given.get("min_speakers"),
+                            given.get("max_speakers"))
+        if low is not None and high is not None and low > high:
+            message = (f"min_speakers ({low}) is more than max_speakers ({high}): swap them "
+                       "or drop one.")
+            raise ValidationError({"min_speakers": [message], "max_speakers": [message]})
+        if count is not None:
+            errors = {}
+            if low is not None and count < low:
+                errors["min_speakers"] = [f"speaker_count ({count}) is below min_speakers "
+                                          f"({low}): give the exact count or the bounds, "
+                                          "not both."]
+            if high is not None and count > high:
+                errors["max_speakers"] = [f"speaker_count ({count}) is above max_speakers "
+                                          f"({high}): give the exact count or the bounds, "
+                                          "not both."]
+            if errors:
+                raise ValidationError({"speaker_count": [
+                    f"speaker_count ({count}) is outside min_speakers..max_speakers."],
+                    **errors})
 
 
 # --------------------------------------------------------------------------- requests
@@ -100,6 +140,8 @@ class QuickstartCreateSchema(_RequestSchema):
 class V1CreateSchema(_RequestSchema):
     """Body of ``POST /api/v1/transcriptions``."""
 
+    _speaker_fields = ("speaker_count", "min_speakers", "max_speakers")
+
     source = fields.String(
         required=True, validate=validate.OneOf(["external_url"], error="Must be 'external_url'."),
         error_messages={"required": "Missing: set source to 'external_url' and give a url."},
@@ -111,12 +153,27 @@ class V1CreateSchema(_RequestSchema):
         load_default=None,
         metadata={"description": "Which pipeline to run (GET /api/v1/pipelines lists them); "
                   "absent: the server's default."})
+    min_speakers = _speaker_number(
+        "At least this many speakers; only with diarize. speaker_count, when given, must "
+        "lie within min_speakers..max_speakers (and then wins).")
+    max_speakers = _speaker_number("At most this many speakers; only with diarize.")
 
     @validates_schema
     def _url_with_external_source(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("source") == "external_url" and not data.get("url"):
             raise ValidationError(
                 "Missing: source 'external_url' needs the url of the audio.", field_name="url")
+
+
+class ExportQuerySchema(Schema):
+    """Query of both surfaces' ``GET …/{id}/export``."""
+
+    format = fields.String(
+        required=True,
+        validate=validate.OneOf(list(FORMATS), error="Must be one of: {choices}."),
+        error_messages={"required": f"Missing: choose one of: {', '.join(FORMATS)}."},
+        metadata={"description": "srt (SubRip captions), vtt (WebVTT captions), txt (plain "
+                  "text) or json (the same body as GET of the transcription)."})
 
 
 # --------------------------------------------------------------------------- results
@@ -134,14 +191,19 @@ class WordSchema(Schema):
 
 
 class UtteranceSchema(Schema):
+    """One speaker's run of speech. Diarized, it breaks where the speaker changes, at pauses
+    of a second or more, and before it passes about 200 characters (at a sentence end; 400
+    or 30 s at most); otherwise it is one segment of the engine."""
+
     start = fields.Float(required=True)
     end = fields.Float(required=True)
     text = fields.String(required=True)
     speaker = fields.String(allow_none=True, metadata={
         "description": "'SPEAKER n' when diarized, else null."})
     confidence = fields.Float(required=True, metadata={
-        "description": "Mean of its words' confidences; without words, the engine's average "
-        "token probability for the segment. In [0, 1]."})
+        "description": "The arithmetic mean of its words' confidences; without words, the "
+        "engine's average token probability for the segment (exp of the mean token "
+        "log-probability). In [0, 1]."})
     words = fields.List(fields.Nested(WordSchema), metadata={
         "description": "Present when alignment is on; every word lies inside the utterance."})
 
@@ -153,7 +215,10 @@ class ResultSchema(Schema):
                                                        "or detected."})
     duration_seconds = fields.Float(required=True)
     speakers = fields.List(fields.String(), required=True, metadata={
-        "description": "Speaker labels in order of first appearance; empty without diarize."})
+        "description": "Speaker labels ('SPEAKER 1', 'SPEAKER 2', …) in order of first "
+        "appearance in the transcript, then any speaker the diarizer heard who said no "
+        "transcribed word (in order of first turn); empty without diarize. Each word goes to "
+        "the speaker whose turns overlap it most (a word between turns: the nearest turn)."})
     utterances = fields.List(fields.Nested(UtteranceSchema), required=True)
 
 
@@ -220,6 +285,8 @@ class V1TranscriptionSchema(Schema):
     align = fields.Boolean()
     diarize = fields.Boolean()
     speaker_count = fields.Integer(allow_none=True)
+    min_speakers = fields.Integer(allow_none=True)
+    max_speakers = fields.Integer(allow_none=True)
     webhook_url = fields.String(allow_none=True)
     progress = fields.Float()
     audio_duration_seconds = fields.Float(allow_none=True)

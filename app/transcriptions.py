@@ -83,8 +83,9 @@ def check_capabilities(pipeline: Pipeline, payload: dict[str, Any]) -> None:
     if payload.get("diarize") and not pipeline.can_diarize:
         raise ValidationFailed(
             f"Pipeline '{pipeline.code}' cannot label speakers on this server.",
-            fields={"diarize": ["Speaker labelling is not available here: send diarize: false, "
-                                "or choose a pipeline with can_diarize in GET /api/v1/pipelines."]})
+            fields={"diarize": ["This pipeline has no diarization model configured: send "
+                                "diarize: false, or choose a pipeline with can_diarize in "
+                                "GET /api/v1/pipelines."]})
 
 
 class TranscriptionService:
@@ -120,6 +121,8 @@ class TranscriptionService:
             align=bool(payload.get("align", True) or payload.get("diarize")),
             diarize=bool(payload.get("diarize")),
             speaker_count=payload.get("speaker_count"),
+            min_speakers=payload.get("min_speakers"),
+            max_speakers=payload.get("max_speakers"),
             webhook_url=payload.get("webhook_url"),
             progress=0.0,
             created_at=utcnow(),

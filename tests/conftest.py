@@ -76,6 +76,23 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_diarization(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pyannote speaker-diarization folder of small random models (tests/support)."""
+    from tests.support.tiny_pyannote import build_tiny_diarization  # imports torch: lazily
+
+    return build_tiny_diarization(tmp_path_factory.mktemp("models") / "tiny-diarization")
+
+
+@pytest.fixture(scope="session")
+def diarizing_pipelines_file(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path,
+                             tiny_diarization: Path) -> Path:
+    """The tiny pipeline, able to label speakers: what the service stacks run."""
+    path = tmp_path_factory.mktemp("config") / "pipelines.toml"
+    path.write_text(tiny_pipelines_toml(tiny_model, diarization=tiny_diarization))
+    return path
+
+
+@pytest.fixture(scope="session")
 def pipelines_file(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     path = tmp_path_factory.mktemp("config") / "pipelines.toml"
     path.write_text(tiny_pipelines_toml(tiny_model))
@@ -137,16 +154,18 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          redis_server: EmbeddedRedis, pipelines_file: Path) -> Iterator[Stack]:
-    """The service running as processes: gunicorn API and one worker, per database backend."""
+          redis_server: EmbeddedRedis, diarizing_pipelines_file: Path) -> Iterator[Stack]:
+    """The service running as processes: gunicorn API and one worker, per database backend;
+    its pipeline transcribes with the tiny Whisper model and diarizes with the tiny pyannote
+    pipeline."""
     folder = tmp_path_factory.mktemp(f"stack-{request.param}")
     database_url = make_database_url(request.param, folder)
     instance = Stack(data_dir=folder / "data", database_url=database_url,
-                     redis_url=redis_server.url, pipelines_path=pipelines_file)
+                     redis_url=redis_server.url, pipelines_path=diarizing_pipelines_file)
     try:
         instance.start_api()
         instance.start_worker()
-        instance.wait_ready()
+        instance.wait_ready(timeout_s=180)
         yield instance
     finally:
         instance.stop()

@@ -39,6 +39,23 @@ CASES = [
     (V1, v1_body(speaker_count=-1, diarize=True), "speaker_count", 422),
     (V1, v1_body(speaker_count=3), "speaker_count", 422),
     (V1, v1_body(extra_field=True), "extra_field", 422),
+    (V1, v1_body(min_speakers=2), "min_speakers", 422),
+    (V1, v1_body(max_speakers=3, diarize=False), "max_speakers", 422),
+    (V1, v1_body(max_speakers=0, diarize=True), "max_speakers", 422),
+    (V1, v1_body(min_speakers=51, diarize=True), "min_speakers", 422),
+    (V1, v1_body(min_speakers=2.5, diarize=True), "min_speakers", 422),
+    (QUICKSTART, {"url": URL, "speaker_count": 51, "diarize": True}, "speaker_count", 422),
+    (QUICKSTART, {"url": URL, "min_speakers": 2, "diarize": True}, "min_speakers", 422),
+]
+
+#: Speaker numbers that contradict each other: every field at fault is named.
+CONTRADICTIONS = [
+    (v1_body(diarize=True, min_speakers=3, max_speakers=2), {"min_speakers", "max_speakers"}),
+    (v1_body(diarize=True, speaker_count=5, max_speakers=3), {"speaker_count", "max_speakers"}),
+    (v1_body(diarize=True, speaker_count=1, min_speakers=2), {"speaker_count", "min_speakers"}),
+    (v1_body(diarize=True, speaker_count=9, min_speakers=2, max_speakers=4),
+     {"speaker_count", "max_speakers"}),
+    (v1_body(speaker_count=2, min_speakers=1), {"speaker_count", "min_speakers"}),
 ]
 
 
@@ -51,6 +68,23 @@ def test_invalid_body_names_the_field(client, api_key, path, body, field, status
     assert field in error["fields"], error
     assert field in error["message"]
     assert all(message for message in error["fields"][field])
+
+
+@pytest.mark.parametrize(("body", "named"), CONTRADICTIONS)
+def test_contradicting_speaker_numbers_name_every_field(client, api_key, body, named):
+    response = client.post(V1, json=body, headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert set(error["fields"]) == named, error
+    assert all(field in error["message"] for field in named)
+
+
+def test_consistent_speaker_numbers_pass_the_schema(client, api_key):
+    """Count within the bounds is fine; only the pipeline's lack of a diarizer is refused."""
+    body = v1_body(diarize=True, speaker_count=3, min_speakers=2, max_speakers=4)
+    response = client.post(V1, json=body, headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 422
+    assert set(response.get_json()["error"]["fields"]) == {"diarize"}
 
 
 def test_unknown_pipeline_lists_the_available_codes(client, api_key):

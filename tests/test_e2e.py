@@ -153,7 +153,8 @@ def test_model_is_loaded_once_per_worker_process(stack_client: Client, media_ser
     workers = readiness["checks"]["workers"]["pipelines"]
     assert len(workers) == 1
     (pipelines,) = workers.values()
-    assert pipelines["tiny"] == {"state": "ready", "error": None, "loads": 1}
+    assert pipelines["tiny"] == {"state": "ready", "error": None, "loads": 1, "diarization": {
+        "state": "ready", "error": None, "loads": 1}}
 
 
 def test_idempotency_key_replays_and_refuses_other_bodies(stack_client: Client, media_server):

@@ -14,6 +14,7 @@ from app.pipelines import (
     DEFAULT_MODEL,
     HOSTED_ALIASES,
     DecodingOptions,
+    DiarizationConfig,
     PipelineCatalog,
     load_catalog,
 )
@@ -87,6 +88,35 @@ def test_no_file_gives_the_builtin_pipeline_with_hosted_aliases() -> None:
     assert pipeline.decoding == DecodingOptions()
 
 
+def test_diarization_is_configured_per_pipeline(tmp_path: Path) -> None:
+    """A [pipeline.diarization] table makes a pipeline diarize; its device defaults to the
+    pipeline's. Pipelines without one cannot diarize."""
+    catalog = catalog_from(tmp_path, BASE.format(
+        first='device = "cpu"\n[pipeline.diarization]\nmodel = "/models/community-1"',
+        second='[pipeline.diarization]\nmodel = "pyannote/speaker-diarization-community-1"\n'
+               'device = "cuda"'))
+    first, second = catalog.pipelines
+    assert first.can_diarize and first.diarization == DiarizationConfig("/models/community-1",
+                                                                        "cpu")
+    assert second.diarization == DiarizationConfig(
+        "pyannote/speaker-diarization-community-1", "cuda")
+    plain = catalog_from(tmp_path, BASE.format(first="", second="")).pipelines[0]
+    assert not plain.can_diarize and plain.diarization is None
+
+
+def test_builtin_pipeline_diarizes_with_voxhook_diarization_model() -> None:
+    """The built-in pipeline labels speakers once VOXHOOK_DIARIZATION_MODEL names a model;
+    HF_TOKEN is read for hub downloads and never shown in the settings' repr."""
+    assert not load_catalog(Settings.from_env({})).default.can_diarize
+    settings = Settings.from_env({"VOXHOOK_DIARIZATION_MODEL": "/models/community-1",
+                                  "VOXHOOK_DEVICE": "cpu", "HF_TOKEN": "hf_secret_value"})
+    assert load_catalog(settings).default.diarization == DiarizationConfig(
+        "/models/community-1", "cpu")
+    assert settings.hf_token == "hf_secret_value"
+    assert "hf_secret_value" not in repr(settings)
+    assert settings.environment()["HF_TOKEN"] == "hf_secret_value"  # children need it
+
+
 def test_voxhook_model_overrides_the_builtin_model(tmp_path: Path) -> None:
     """VOXHOOK_MODEL (and VOXHOOK_DEVICE / COMPUTE_TYPE) reach the built-in pipeline."""
     catalog = load_catalog(Settings.from_env({
@@ -150,6 +180,14 @@ def test_default_is_the_first_pipeline_when_unnamed(tmp_path: Path) -> None:
     ("", "[pipeline.decoding]\nbeam_size = 0", "pipeline #2 (second) [decoding]",
      ["beam_size"]),
     ("", "decoding = 5", "pipeline #2 (second) [decoding]", ["must be a table"]),
+    ("[pipeline.diarization]\ndevice = \"cpu\"", "", "pipeline #1 (first) [diarization]",
+     ["'model' is required"]),
+    ("[pipeline.diarization]\nmodel = \"x\"\ndevice = \"gpu\"", "",
+     "pipeline #1 (first) [diarization]", ["device", "'gpu'"]),
+    ("[pipeline.diarization]\nmodel = \"x\"\ntoken = \"hf_secret\"", "",
+     "pipeline #1 (first) [diarization]", ["unknown key(s) token"]),
+    ("", "diarization = \"pyannote\"", "pipeline #2 (second) [diarization]",
+     ["must be a table"]),
 ])
 def test_each_mistake_names_its_place(tmp_path: Path, first: str, second: str, place: str,
                                       words: list[str]) -> None:
@@ -260,3 +298,13 @@ def test_bad_compute_type_in_environment_is_refused() -> None:
     to load the model. It must be a ConfigError naming the variable."""
     with pytest.raises(ConfigError, match="VOXHOOK_COMPUTE_TYPE"):
         load_catalog(Settings.from_env({"VOXHOOK_COMPUTE_TYPE": "fp13"}))
+
+
+def test_the_example_pipelines_file_is_valid() -> None:
+    """deploy/pipelines.example.toml, which operators copy, loads as documented."""
+    example = Path(__file__).parents[1] / "deploy" / "pipelines.example.toml"
+    catalog = load_catalog(Settings.from_env({"VOXHOOK_PIPELINES": str(example)}))
+    assert catalog.default_code == "whisper-large-v3"
+    assert [p.can_diarize for p in catalog.pipelines] == [True, False, False]
+    assert catalog.find("gpt-4o-transcribe-diarize").diarization == DiarizationConfig(
+        "pyannote/speaker-diarization-community-1", "auto")

@@ -29,6 +29,9 @@ class AsrWord:
     start: float
     end: float
     probability: float
+    #: Whether a space comes before the word (not in Chinese, Japanese, Thai…), so that
+    #: words regrouped into new utterances join back into the text the engine wrote.
+    spaced: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ class AsrEngine:
             segments.append(AsrSegment(
                 start=segment.start, end=segment.end, text=segment.text.strip(),
                 avg_logprob=segment.avg_logprob,
-                words=tuple(AsrWord(w.word.strip(), w.start, w.end, w.probability)
+                words=tuple(AsrWord(w.word.strip(), w.start, w.end, w.probability,
+                                    spaced=w.word[:1].isspace())
                             for w in (segment.words or ()))))
             if on_progress and duration > 0:
                 reached = max(reached, min(max(segment.end / duration, 0.0), 1.0))

@@ -23,6 +23,7 @@ from app.netguard import Allowlist
 from app.pipelines import PipelineCatalog
 from app.pricing import per_minute_cost_micro_usd, quickstart_cost_micro_usd
 from worker.deadline import extend_deadline
+from worker.diarization import SpeakerConstraints
 from worker.errors import InternalFailure, JobTimedOut, PipelineError, WorkerLost
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
@@ -143,7 +144,10 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
                  context.worker_name, row.pipeline_code)
         return JobSpec(transcription_id=row.id, url=row.url or "",
                        pipeline_code=row.pipeline_code, language=row.language,
-                       align=row.align or row.diarize)
+                       align=row.align or row.diarize, diarize=row.diarize,
+                       speakers=SpeakerConstraints(exact=row.speaker_count,
+                                                   minimum=row.min_speakers,
+                                                   maximum=row.max_speakers))
 
 
 def _finish_failed(database: Database, transcription_id: str, error: PipelineError) -> bool:

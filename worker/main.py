@@ -96,7 +96,7 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
     catalog = load_catalog(settings)
-    models = ModelCache(catalog)
+    models = ModelCache(catalog, hf_token=settings.hf_token)
     redis = Redis.from_url(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
     worker = TranscriptionWorker([settings.queue_name], connection=redis, name=name)

@@ -1,4 +1,8 @@
-"""The worker's models: each pipeline's engine loaded once per process and kept warm.
+"""The worker's models: each pipeline's engines loaded once per process and kept warm.
+
+A pipeline has a speech-recognition engine and, when configured, a diarizer. Each has its
+own slot: a diarizer that cannot load (pyannote not installed, weights missing) fails only
+the jobs that ask for speaker labels.
 
 Loading happens at worker start, before any job is taken, so the first job does not pay for
 it and a model that cannot load is reported at once (to ``/readyz`` through the worker's
@@ -10,63 +14,97 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from app.pipelines import Pipeline, PipelineCatalog
 from worker.asr import AsrEngine
+from worker.diarization import Diarizer
 from worker.errors import ModelUnavailable
+
+Model = TypeVar("Model")
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Slot:
+class _Slot(Generic[Model]):
+    """One model of one pipeline: its state, and the model once loaded."""
+
+    load: Callable[[], Model]
     state: str = "loading"  # loading | ready | failed
-    engine: AsrEngine | None = None
+    model: Model | None = None
     error: str | None = None
     loads: int = 0
 
+    def get(self) -> Model:
+        if self.state == "failed":
+            # Try once more: the operator may have fixed the cause (weights copied in).
+            self.fill()
+        if self.model is None:
+            raise ModelUnavailable(self.error or "The model is not loaded yet; try again.")
+        return self.model
+
+    def fill(self) -> None:
+        self.state = "loading"
+        try:
+            self.model = self.load()
+        except ModelUnavailable as exc:
+            self.state, self.error = "failed", exc.message
+            log.error("%s", exc.message)
+            return
+        self.loads += 1
+        self.state, self.error = "ready", None
+
+    def status(self) -> dict[str, object]:
+        return {"state": self.state, "error": self.error, "loads": self.loads}
+
 
 class ModelCache:
-    """Holds one engine per pipeline for the worker's lifetime."""
+    """Holds each pipeline's engine (and diarizer) for the worker's lifetime."""
 
     def __init__(self, catalog: PipelineCatalog,
-                 load: Callable[[Pipeline], AsrEngine] = AsrEngine) -> None:
+                 load: Callable[[Pipeline], AsrEngine] = AsrEngine,
+                 load_diarizer: Callable[[Pipeline, str | None], Diarizer] = Diarizer,
+                 hf_token: str | None = None) -> None:
         self.catalog = catalog
-        self._load = load
-        self._slots = {pipeline.code: _Slot() for pipeline in catalog.pipelines}
+        self._engines: dict[str, _Slot[AsrEngine]] = {
+            p.code: _Slot(lambda p=p: load(p)) for p in catalog.pipelines}
+        self._diarizers: dict[str, _Slot[Diarizer]] = {
+            p.code: _Slot(lambda p=p: load_diarizer(p, hf_token))
+            for p in catalog.pipelines if p.can_diarize}
 
     def load_all(self) -> None:
-        """Load every pipeline's model; failures are recorded, not raised."""
+        """Load every pipeline's models; failures are recorded, not raised."""
         for pipeline in self.catalog.pipelines:
-            self._load_one(pipeline)
+            self._engines[pipeline.code].fill()
+            if pipeline.code in self._diarizers:
+                self._diarizers[pipeline.code].fill()
 
     def engine(self, code: str) -> AsrEngine:
         """The warm engine of a pipeline, or :class:`ModelUnavailable` saying how to fix it."""
+        return self._engines[self._pipeline(code).code].get()
+
+    def diarizer(self, code: str) -> Diarizer:
+        """The warm diarizer of a pipeline, or :class:`ModelUnavailable` saying why not."""
+        pipeline = self._pipeline(code)
+        slot = self._diarizers.get(pipeline.code)
+        if slot is None:
+            raise ModelUnavailable(f"Pipeline '{pipeline.code}' has no diarization model on "
+                                   "this worker; check that the API and workers read the same "
+                                   "pipelines file.")
+        return slot.get()
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Per pipeline: state, error and how many times this process loaded the model, with
+        the same for its diarizer under ``diarization`` when it has one."""
+        status = {code: slot.status() for code, slot in self._engines.items()}
+        for code, slot in self._diarizers.items():
+            status[code]["diarization"] = slot.status()
+        return status
+
+    def _pipeline(self, code: str) -> Pipeline:
         pipeline = self.catalog.find(code)
         if pipeline is None:
             raise ModelUnavailable(f"Pipeline '{code}' is not configured on this worker; "
                                    "check that the API and workers read the same pipelines file.")
-        slot = self._slots[pipeline.code]
-        if slot.state == "failed":
-            # Try once more: the operator may have fixed the cause (weights copied in).
-            self._load_one(pipeline)
-        if slot.engine is None:
-            raise ModelUnavailable(slot.error or f"Pipeline '{code}': model not loaded yet.")
-        return slot.engine
-
-    def status(self) -> dict[str, dict[str, object]]:
-        """Per pipeline: state, error and how many times this process loaded the model."""
-        return {code: {"state": slot.state, "error": slot.error, "loads": slot.loads}
-                for code, slot in self._slots.items()}
-
-    def _load_one(self, pipeline: Pipeline) -> None:
-        slot = self._slots[pipeline.code]
-        slot.state = "loading"
-        try:
-            slot.engine = self._load(pipeline)
-        except ModelUnavailable as exc:
-            slot.state, slot.error = "failed", exc.message
-            log.error("%s", exc.message)
-            return
-        slot.loads += 1
-        slot.state, slot.error = "ready", None
+        return pipeline

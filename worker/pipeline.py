@@ -1,15 +1,17 @@
-"""The speech pipeline for one job: fetch → decode → transcribe → assemble.
+"""The speech pipeline for one job: fetch → decode → transcribe → diarize → assemble.
 
 Orchestration only, with no database or Redis: the job module hands in what to do and hooks
-to hear about progress, and gets back the result. Diarization joins between transcribe and
-assemble (its own issue), on the same decoded samples.
+to hear about progress, and gets back the result. The file is decoded once; the same samples
+in memory go to the speech model and to the diarizer.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from app.config import Settings
 from app.netguard import Allowlist
 from worker.assemble import build_result
 from worker.audio import decode
+from worker.diarization import SpeakerConstraints
 from worker.fetch import download
 from worker.model_cache import ModelCache
 
@@ -32,12 +35,20 @@ class JobSpec:
     pipeline_code: str
     language: str | None
     align: bool
+    diarize: bool = False
+    speakers: SpeakerConstraints = field(default_factory=SpeakerConstraints)
+
+
+#: Share of the progress bar the speech model fills when a diarizer runs after it.
+ASR_SHARE_WHEN_DIARIZING = 0.7
 
 
 @dataclass(frozen=True)
 class PipelineOutcome:
     result: dict[str, Any]
     duration_s: float
+    #: Seconds spent per stage (fetch, decode, asr, diarization, assembly), in that order.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class PipelineHooks(Protocol):
@@ -53,16 +64,57 @@ class PipelineHooks(Protocol):
 def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, allowlist: Allowlist,
                  hooks: PipelineHooks) -> PipelineOutcome:
     """Run one transcription; raises :class:`worker.errors.PipelineError` on user errors."""
-    engine = models.engine(spec.pipeline_code)  # fail before downloading if it cannot run
+    # Fail before downloading when a model this job needs cannot run.
+    engine = models.engine(spec.pipeline_code)
+    diarizer = models.diarizer(spec.pipeline_code) if spec.diarize else None
+    stages = _Stopwatch()
     media_dir = settings.data_dir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{spec.transcription_id}-", dir=media_dir) as work:
-        path = download(spec.url, Path(work) / "source", settings.fetch_limits, allowlist)
-        audio = decode(path)
+        with stages("fetch"):
+            path = download(spec.url, Path(work) / "source", settings.fetch_limits, allowlist)
+        with stages("decode"):
+            audio = decode(path)
     log.info("transcription %s: %.2f s of audio decoded", spec.transcription_id,
              audio.duration_s)
     hooks.on_audio(audio.duration_s)
-    output = engine.transcribe(audio.samples, language=spec.language,
-                               word_timestamps=spec.align, on_progress=hooks.on_progress)
-    result = build_result(output, audio.duration_s, with_words=spec.align)
-    return PipelineOutcome(result=result, duration_s=audio.duration_s)
+    asr_share = ASR_SHARE_WHEN_DIARIZING if diarizer else 1.0
+    with stages("asr"):
+        output = engine.transcribe(audio.samples, language=spec.language,
+                                   word_timestamps=spec.align or spec.diarize,
+                                   on_progress=_scaled(hooks.on_progress, 0.0, asr_share))
+    turns = None
+    if diarizer is not None:
+        with stages("diarization"):
+            turns = diarizer.diarize(audio.samples, spec.speakers,
+                                     on_progress=_scaled(hooks.on_progress, asr_share, 1.0))
+    with stages("assembly"):
+        result = build_result(output, audio.duration_s, with_words=spec.align or spec.diarize,
+                              turns=turns)
+    log.info("transcription %s: stages %s%s", spec.transcription_id,
+             ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.seconds.items()),
+             f"; {len(result['speakers'])} speaker(s)" if turns is not None else "")
+    return PipelineOutcome(result=result, duration_s=audio.duration_s, timings=stages.seconds)
+
+
+def _scaled(report: Callable[[float], None], low: float,
+            high: float) -> Callable[[float], None]:
+    """Map a stage's own 0..1 progress onto its share [low, high] of the whole job."""
+    return lambda fraction: report(low + (high - low) * fraction)
+
+
+class _Stopwatch:
+    """Times named stages: ``with stages("decode"): …``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str) -> _Stopwatch:
+        self._name = name
+        return self
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds[self._name] = round(time.perf_counter() - self._started, 4)

@@ -54,7 +54,7 @@ def readyz():
 
     codes = [pipeline.code for pipeline in ext.catalog.pipelines]
     ready_workers = [w for w in workers
-                     if all(w.pipelines.get(code, {}).get("state") == "ready" for code in codes)]
+                     if all(_models_ready(w.pipelines.get(code, {})) for code in codes)]
     checks["workers"] = {
         "ok": bool(ready_workers), "live": len(workers), "ready": len(ready_workers),
         "pipelines": {w.name: w.pipelines for w in workers},
@@ -64,11 +64,23 @@ def readyz():
     elif workers and not ready_workers:
         for worker in workers:
             for code, state in worker.pipelines.items():
-                if state.get("state") == "failed":
-                    missing.append(f"pipeline {code} on worker {worker.name}: {state.get('error')}")
-                elif state.get("state") != "ready":
-                    missing.append(f"pipeline {code} on worker {worker.name}: model still loading")
+                models = [("model", state)]
+                if "diarization" in state:
+                    models.append(("diarization model", state["diarization"]))
+                for what, model in models:
+                    if model.get("state") == "failed":
+                        missing.append(
+                            f"pipeline {code} on worker {worker.name}: {model.get('error')}")
+                    elif model.get("state") != "ready":
+                        missing.append(
+                            f"pipeline {code} on worker {worker.name}: {what} still loading")
 
     ready = not missing
     return {"status": "ready" if ready else "not_ready", "checks": checks,
             "missing": missing}, 200 if ready else 503
+
+
+def _models_ready(state: dict[str, Any]) -> bool:
+    """A pipeline is ready on a worker when its model, and its diarizer if any, are loaded."""
+    diarizer = state.get("diarization")
+    return state.get("state") == "ready" and (diarizer is None or diarizer.get("state") == "ready")

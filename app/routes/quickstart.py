@@ -1,4 +1,5 @@
-"""The Quickstart surface: ``POST /transcribe`` and ``GET /transcribe/{id}`` (SPEC.md §2)."""
+"""The Quickstart surface: ``POST /transcribe`` and ``GET /transcribe/{id}`` (SPEC.md §2),
+plus ``GET /transcribe/{id}/export``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from flask_smorest import Blueprint
 
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
-from app.routes import respond_with_new_transcription
+from app.routes import (
+    export_doc,
+    respond_with_export,
+    respond_with_new_transcription,
+)
 from app.schemas import (
     ApiErrorSchema,
+    ExportQuerySchema,
     QuickstartCreatedSchema,
     QuickstartCreateSchema,
     QuickstartTranscriptionSchema,
@@ -49,3 +55,22 @@ def create(payload: dict[str, Any]):
 def get(transcription_id: str):
     """Poll a transcription until ``status`` is ``completed`` or ``failed``."""
     return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)
+
+
+@blp.route("/<transcription_id>/export", methods=["GET"])
+@blp.arguments(ExportQuerySchema, location="query")
+@blp.doc(**export_doc(QuickstartTranscriptionSchema))
+@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
+@blp.alt_response(409, schema=ApiErrorSchema, description="Not completed: "
+                  "transcription_not_ready while queued or processing (poll, then ask again), "
+                  "transcription_failed when it failed.")
+@blp.alt_response(422, schema=ApiErrorSchema, description="format is missing or unknown; the "
+                  "allowed values are listed.")
+def export(query: dict[str, Any], transcription_id: str):
+    """Download a completed transcription as SRT, WebVTT, plain text or JSON.
+
+    ``?format=srt|vtt|txt|json``. Captions keep to 42 characters a line, 2 lines and 7 seconds
+    a cue and name speakers when diarized; JSON is the same body as ``GET /transcribe/{id}``.
+    """
+    return respond_with_export(transcription_id, query["format"], _transcription.dump)

@@ -9,8 +9,18 @@ from flask_smorest import Blueprint
 
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
-from app.routes import respond_with_new_transcription
-from app.schemas import ApiErrorSchema, PipelineListSchema, V1CreateSchema, V1TranscriptionSchema
+from app.routes import (
+    export_doc,
+    respond_with_export,
+    respond_with_new_transcription,
+)
+from app.schemas import (
+    ApiErrorSchema,
+    ExportQuerySchema,
+    PipelineListSchema,
+    V1CreateSchema,
+    V1TranscriptionSchema,
+)
 
 blp = Blueprint("v1", __name__, url_prefix="/api/v1",
                 description="v1 surface: transcriptions, pipelines; Bearer keys.")
@@ -47,12 +57,34 @@ def get_transcription(transcription_id: str):
     return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)
 
 
+@blp.route("/transcriptions/<transcription_id>/export", methods=["GET"])
+@blp.arguments(ExportQuerySchema, location="query")
+@blp.doc(**export_doc(V1TranscriptionSchema))
+@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
+@blp.alt_response(409, schema=ApiErrorSchema, description="Not completed: "
+                  "transcription_not_ready while queued or processing (poll, then ask again), "
+                  "transcription_failed when it failed.")
+@blp.alt_response(422, schema=ApiErrorSchema, description="format is missing or unknown; the "
+                  "allowed values are listed.")
+def export_transcription(query: dict[str, Any], transcription_id: str):
+    """Download a completed transcription as SRT, WebVTT, plain text or JSON.
+
+    Captions keep to 42 characters a line, 2 lines and 7 seconds a cue, never split a word
+    and, when diarized, name the speaker (``SPEAKER 1: `` in SRT, a ``<v SPEAKER 1>`` voice
+    tag in WebVTT). Plain text has one paragraph per utterance, or per speaker turn when
+    diarized. JSON is the same body as ``GET /api/v1/transcriptions/{id}``.
+    """
+    return respond_with_export(transcription_id, query["format"], _transcription.dump)
+
+
 @blp.route("/pipelines", methods=["GET"])
 @blp.response(200, PipelineListSchema)
 def list_pipelines():
     """The pipelines a transcription can run on: price, languages, whether it diarizes."""
     catalog = current_app.extensions["voxhook"].catalog
     return {"data": [
-        {**pipeline.__dict__, "default": pipeline.code == catalog.default_code}
+        {**pipeline.__dict__, "can_diarize": pipeline.can_diarize,
+         "default": pipeline.code == catalog.default_code}
         for pipeline in catalog.pipelines
     ]}

@@ -26,8 +26,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_pipelines_toml(model_dir: Path, code: str = "tiny", max_new_tokens: int = 48,
-                        extra: str = "") -> str:
-    """A pipelines file with one greedy, token-capped pipeline on ``model_dir``."""
+                        extra: str = "", diarization: Path | None = None) -> str:
+    """A pipelines file with one greedy, token-capped pipeline on ``model_dir``, diarizing
+    with the pyannote pipeline folder ``diarization`` when given."""
+    if diarization is not None:
+        extra += f'''
+[pipeline.diarization]
+model = "{diarization}"
+device = "cpu"
+'''
     return f'''
 default_pipeline = "{code}"
 [[pipeline]]
