@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.score_diarization import read_rttm
 from worker.asr import AsrOutput, AsrSegment, AsrWord
 from worker.assemble import build_result
 from worker.diarization import SpeakerConstraints, SpeakerTurn
@@ -22,13 +23,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 STM_TO_RTTM = {"Diane": "speaker90", "Sheila": "speaker91"}
 
 
-def read_rttm(path: Path) -> list[SpeakerTurn]:
-    turns = []
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        start, length = float(parts[3]), float(parts[4])
-        turns.append(SpeakerTurn(start=start, end=start + length, speaker=parts[7]))
-    return turns
+def reference_turns(path: Path) -> list[SpeakerTurn]:
+    """The turns of an RTTM file, read by the diarization scorer's reader."""
+    return [SpeakerTurn(segment.start, segment.end, str(label))
+            for segment, _, label in read_rttm(path).itertracks(yield_label=True)]
 
 
 def read_stm_words(path: Path) -> list[tuple[AsrSegment, list[str]]]:
@@ -59,7 +57,7 @@ def collapse(labels: list[str]) -> list[str]:
 def test_reference_turns_label_the_reference_words():
     """With the true diarization, at least 95% of the true words get the true speaker, and
     the utterances follow the reference turns."""
-    turns = read_rttm(FIXTURES / "sample.rttm")
+    turns = reference_turns(FIXTURES / "sample.rttm")
     reference = read_stm_words(FIXTURES / "sample.stm")
     output = AsrOutput(segments=tuple(segment for segment, _ in reference), language="en")
     result = build_result(output, 30.0, with_words=True, turns=turns)
