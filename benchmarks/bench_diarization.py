@@ -37,6 +37,7 @@ from app.config import Settings
 from app.netguard import Allowlist
 from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
 from tests.support.media_server import MediaServer
+from tests.support.recording import SampleRecorder
 from tests.support.stack import REPO
 from tests.support.tiny_pyannote import build_tiny_diarization
 from tests.support.tiny_whisper import build_tiny_whisper
@@ -48,21 +49,6 @@ from worker.pipeline import JobSpec, run_pipeline
 
 FIXTURES = REPO / "tests" / "fixtures"
 STAGES = ("fetch", "decode", "asr", "diarization", "assembly")
-
-
-class _SampleRecorder:
-    """Wraps a loaded model; remembers the sample arrays it was handed."""
-
-    def __init__(self, model: Any, seen: list[np.ndarray]) -> None:
-        self.model, self.seen = model, seen
-
-    def transcribe(self, samples: np.ndarray, **kwargs: Any) -> Any:
-        self.seen.append(samples)
-        return self.model.transcribe(samples, **kwargs)
-
-    def diarize(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Any:
-        self.seen.append(samples)
-        return self.model.diarize(samples, *args, **kwargs)
 
 
 class _Hooks:
@@ -99,8 +85,8 @@ def main() -> None:
         seen: list[np.ndarray] = []
         models = ModelCache(
             PipelineCatalog((pipeline,), "tiny"),
-            load=lambda p: _SampleRecorder(AsrEngine(p), seen),
-            load_diarizer=lambda p, token: _SampleRecorder(Diarizer(p, token), seen))
+            load=lambda p: SampleRecorder(AsrEngine(p), seen),
+            load_diarizer=lambda p, token: SampleRecorder(Diarizer(p, token), seen))
         models.load_all()
         settings = Settings(data_dir=scratch / "data")
         with MediaServer(FIXTURES) as server:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from app.config import Settings
 from app.netguard import Allowlist
 from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
 from tests.support.media_server import MediaServer
+from tests.support.recording import SampleRecorder
 from worker.asr import AsrEngine
 from worker.audio import decode
 from worker.diarization import Diarizer, SpeakerConstraints, SpeakerTurn
@@ -99,21 +99,6 @@ def test_a_broken_folder_says_what_it_must_contain(tiny_model: Path, tmp_path: P
     assert "config.yaml" in caught.value.message
 
 
-class _Recording:
-    """Wraps a loaded model and records the sample arrays it is handed."""
-
-    def __init__(self, model: Any, seen: list[np.ndarray]) -> None:
-        self.model, self.seen = model, seen
-
-    def transcribe(self, samples: np.ndarray, **kwargs: Any) -> Any:
-        self.seen.append(samples)
-        return self.model.transcribe(samples, **kwargs)
-
-    def diarize(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Any:
-        self.seen.append(samples)
-        return self.model.diarize(samples, *args, **kwargs)
-
-
 class _Hooks:
     def __init__(self) -> None:
         self.durations: list[float] = []
@@ -133,8 +118,8 @@ def test_a_diarized_job_decodes_once_and_both_models_get_the_same_samples(
     seen: list[np.ndarray] = []
     cache = ModelCache(
         PipelineCatalog((diarizing_pipeline(tiny_model, tiny_diarization),), "tiny"),
-        load=lambda pipeline: _Recording(AsrEngine(pipeline), seen),
-        load_diarizer=lambda pipeline, token: _Recording(Diarizer(pipeline, token), seen))
+        load=lambda pipeline: SampleRecorder(AsrEngine(pipeline), seen),
+        load_diarizer=lambda pipeline, token: SampleRecorder(Diarizer(pipeline, token), seen))
     cache.load_all()
     status = cache.status()["tiny"]
     assert status["state"] == "ready" and status["diarization"]["state"] == "ready"

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.languages import from_engine_code, to_engine_code
 from app.pipelines import DecodingOptions, Pipeline
-from worker.errors import ModelUnavailable
+from worker.errors import ModelUnavailable, summarize
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def decoding_arguments(options: DecodingOptions) -> dict[str, object]:
 
 def model_load_advice(pipeline: Pipeline, exc: Exception) -> str:
     """A message that says why a model did not load and how to fix it."""
-    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    detail = summarize(exc)
     if Path(pipeline.model).is_dir():
         return (f"Pipeline '{pipeline.code}': the model folder {pipeline.model} could not be "
                 f"loaded ({detail}). It must be a CTranslate2 Whisper model with model.bin, "

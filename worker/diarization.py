@@ -27,7 +27,7 @@ import numpy as np
 
 from app.pipelines import DiarizationConfig, Pipeline
 from worker.audio import SAMPLE_RATE
-from worker.errors import ModelUnavailable
+from worker.errors import ModelUnavailable, summarize
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class _ProgressHook:
 
 def diarization_load_advice(code: str, config: DiarizationConfig, exc: Exception) -> str:
     """A message that says why a diarization model did not load and how to fix it."""
-    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    detail = summarize(exc)
     if Path(config.model).is_dir():
         return (f"Pipeline '{code}': the diarization folder {config.model} could not be "
                 f"loaded ({detail}). It must be a pyannote.audio pipeline folder: config.yaml "

@@ -24,6 +24,13 @@ Hierarchy::
 from __future__ import annotations
 
 
+def summarize(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), or its type's name:
+    enough to say in a user-facing message what went wrong, without a traceback."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 class PipelineError(Exception):
     """A failure the user can act on; ``code`` is stable, ``message`` is for people."""
 

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
+from flask_smorest import Blueprint
 from marshmallow import Schema
 
 from app.auth import caller
 from app.errors import TranscriptionFailed, TranscriptionNotReady
 from app.exports import FORMATS, render
 from app.models import Surface, Transcription, TranscriptionStatus
+from app.schemas import ApiErrorSchema
 from app.transcriptions import Idempotency, Renderer
 
 
@@ -32,6 +34,26 @@ def respond_with_new_transcription(surface: Surface, payload: dict[str, Any],
 
 
 # --------------------------------------------------------------------------- exports
+
+
+#: The error answers of both export views: (status, what it means).
+EXPORT_ERRORS = (
+    (401, "Missing, unknown or revoked key."),
+    (404, "No such transcription for this account."),
+    (409, "Not completed: transcription_not_ready while queued or processing (poll, then ask "
+          "again), transcription_failed when it failed."),
+    (422, "format is missing or unknown; the allowed values are listed."),
+)
+
+
+def document_export_errors(blueprint: Blueprint) -> Callable[[Callable[..., Any]], Any]:
+    """Decorate an export view with the OpenAPI description of its error answers."""
+    def decorate(view: Callable[..., Any]) -> Any:
+        for status, description in EXPORT_ERRORS:
+            view = blueprint.alt_response(status, schema=ApiErrorSchema,
+                                          description=description)(view)
+        return view
+    return decorate
 
 
 def export_doc(json_schema: type[Schema]) -> dict[str, Any]:

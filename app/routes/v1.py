@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
 from app.routes import (
+    document_export_errors,
     export_doc,
     respond_with_export,
     respond_with_new_transcription,
@@ -60,13 +61,7 @@ def get_transcription(transcription_id: str):
 @blp.route("/transcriptions/<transcription_id>/export", methods=["GET"])
 @blp.arguments(ExportQuerySchema, location="query")
 @blp.doc(**export_doc(V1TranscriptionSchema))
-@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
-@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
-@blp.alt_response(409, schema=ApiErrorSchema, description="Not completed: "
-                  "transcription_not_ready while queued or processing (poll, then ask again), "
-                  "transcription_failed when it failed.")
-@blp.alt_response(422, schema=ApiErrorSchema, description="format is missing or unknown; the "
-                  "allowed values are listed.")
+@document_export_errors(blp)
 def export_transcription(query: dict[str, Any], transcription_id: str):
     """Download a completed transcription as SRT, WebVTT, plain text or JSON.
 
