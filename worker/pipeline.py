@@ -79,9 +79,10 @@ def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, allowlis
              audio.duration_s)
     hooks.on_audio(audio.duration_s)
     asr_share = ASR_SHARE_WHEN_DIARIZING if diarizer else 1.0
+    with_words = spec.align or spec.diarize  # speakers are assigned word by word
     with stages("asr"):
         output = engine.transcribe(audio.samples, language=spec.language,
-                                   word_timestamps=spec.align or spec.diarize,
+                                   word_timestamps=with_words,
                                    on_progress=_scaled(hooks.on_progress, 0.0, asr_share))
     turns = None
     if diarizer is not None:
@@ -89,7 +90,7 @@ def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, allowlis
             turns = diarizer.diarize(audio.samples, spec.speakers,
                                      on_progress=_scaled(hooks.on_progress, asr_share, 1.0))
     with stages("assembly"):
-        result = build_result(output, audio.duration_s, with_words=spec.align or spec.diarize,
+        result = build_result(output, audio.duration_s, with_words=with_words,
                               turns=turns)
     log.info("transcription %s: stages %s%s", spec.transcription_id,
              ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.seconds.items()),
