@@ -1,22 +1,27 @@
 """Voxhook's HTTP API: the Flask application factory.
 
-Importing the package does nothing; :func:`create_app` wires settings, database, queue and
-blueprints together. The API never imports the speech pipeline (``worker``), torch,
-faster_whisper or pyannote: jobs are enqueued by dotted path.
+Importing the package does nothing (the worker imports ``app.config``, ``app.models`` and
+``app.uploads`` without loading Flask); :func:`create_app` wires settings, database, queue,
+storage and blueprints together. The API never imports the speech pipeline (``worker``),
+torch, faster_whisper or pyannote: jobs are enqueued by dotted path.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from app.config import Settings
-from app.db import Database
-from app.pipelines import PipelineCatalog, load_catalog
-from app.queue import JobQueue
-from app.transcriptions import TranscriptionService
+    from app.config import Settings
+    from app.db import Database
+    from app.pipelines import PipelineCatalog
+    from app.queue import JobQueue
+    from app.storage import MediaStorage
+    from app.transcriptions import TranscriptionService
+    from app.uploads import UploadService
 
 API_VERSION = "1.0.0"
 
@@ -29,20 +34,33 @@ class Services:
     db: Database
     queue: JobQueue
     catalog: PipelineCatalog
+    storage: MediaStorage
     transcriptions: TranscriptionService
+    uploads: UploadService
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the API for ``settings`` (default: read from the environment)."""
+    from flask import Flask
     from flask_smorest import Api
 
+    from app.config import Settings
+    from app.db import Database
     from app.errors import register_error_handlers
-    from app.routes import health, quickstart, v1
+    from app.media_sweep import SweepSchedule
+    from app.pipelines import load_catalog
+    from app.queue import JobQueue
+    from app.routes import health, quickstart, uploads, v1
+    from app.routes.bodies import SpoolingRequest
+    from app.storage import storage_from_settings
+    from app.transcriptions import TranscriptionService
+    from app.uploads import UploadService
 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.request_class = SpoolingRequest  # multipart file parts go to disk, not memory
     app.config.update(
         API_TITLE="Voxhook",
         API_VERSION=API_VERSION,
@@ -58,9 +76,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     db = Database.from_settings(settings)
     queue = JobQueue(settings)
     catalog = load_catalog(settings)
+    storage = storage_from_settings(settings)
     app.extensions["voxhook"] = Services(
-        settings=settings, db=db, queue=queue, catalog=catalog,
-        transcriptions=TranscriptionService(db, queue, catalog))
+        settings=settings, db=db, queue=queue, catalog=catalog, storage=storage,
+        transcriptions=TranscriptionService(db, queue, catalog),
+        uploads=UploadService(db, storage, settings))
 
     api = Api(app, spec_kwargs={
         "info": {"description": "Self-hosted speech-to-text speaking two hosted "
@@ -70,7 +90,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "sk_live_… key"})
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (health.blp, quickstart.blp, v1.blp):
+    for blueprint in (health.blp, quickstart.blp, v1.blp, uploads.blp, uploads.internal_blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
+    sweeps = SweepSchedule(settings, db, storage)
+    app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     return app

@@ -149,3 +149,20 @@ def keys_revoke(key_id: str) -> None:
     except UnknownKeyOrAccount as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Revoked {key_id}.", err=True)
+
+
+@main.group()
+def media() -> None:
+    """Media files (uploads, and downloads kept for the retention time)."""
+
+
+@media.command("sweep")
+def media_sweep() -> None:
+    """Delete media whose time is up now (workers also do this every few minutes)."""
+    from app.media_sweep import sweep_media
+    from app.storage import storage_from_settings
+
+    settings = _settings()
+    report = sweep_media(settings, _database(settings), storage_from_settings(settings))
+    click.echo(f"Deleted {report.total} media file(s): {report.retained} past retention, "
+               f"{report.orphaned} orphaned, {report.unused_uploads} unused uploads.")

@@ -28,7 +28,36 @@ ENVIRONMENT = {
     "VOXHOOK_COMPUTE_TYPE": "auto | float16 | int8_float16 | int8 | float32, likewise",
     "VOXHOOK_FETCH_ALLOWLIST": "comma-separated hosts or CIDR ranges the fetcher may reach "
     "although they are private (on-premises deployments, tests)",
+    "VOXHOOK_FETCH_CONNECT_TO": "comma-separated HOST:PORT:ADDRESS:PORT entries: connect to "
+    "ADDRESS:PORT when a URL names HOST:PORT, like curl's --connect-to (internal mirrors, "
+    "tests); the address is still checked",
+    "VOXHOOK_FETCH_CA_BUNDLE": "PEM file of certificate authorities to trust for https "
+    "fetches instead of the public ones (internal CAs, tests)",
     "VOXHOOK_MAX_DOWNLOAD_MB": "largest media file fetched, in MB (default 1024)",
+    "VOXHOOK_FETCH_CONNECT_TIMEOUT_S": "seconds to wait for a media host to accept the "
+    "connection (default 10)",
+    "VOXHOOK_FETCH_READ_TIMEOUT_S": "seconds a media host may stay silent (default 30)",
+    "VOXHOOK_FETCH_TOTAL_TIMEOUT_S": "seconds a whole download may take, redirects included "
+    "(default 900)",
+    "VOXHOOK_FETCH_MAX_REDIRECTS": "redirects followed per download (default 5)",
+    "VOXHOOK_MAX_AUDIO_MINUTES": "longest audio accepted, in minutes (default 240)",
+    "VOXHOOK_MAX_UPLOAD_MB": "largest uploaded file, in MB (default 1024)",
+    "VOXHOOK_UPLOAD_URL_TTL_S": "seconds a signed upload URL stays valid (default 3600)",
+    "VOXHOOK_UNUSED_UPLOAD_HOURS": "hours an uploaded file waits for a transcription before it "
+    "is deleted (default 24)",
+    "VOXHOOK_MEDIA_RETENTION_HOURS": "hours media is kept after its job ends (default 0: "
+    "deleted at once; transcripts stay until deleted)",
+    "VOXHOOK_SECRET_KEY": "key that signs upload and internal download URLs; default: a "
+    "random key kept in the data directory (set it when API and workers run on several "
+    "machines)",
+    "VOXHOOK_INTERNAL_API_URL": "the API as workers on other machines reach it, to download "
+    "uploaded files (default: VOXHOOK_PUBLIC_URL)",
+    "VOXHOOK_S3_BUCKET": "keep media in this S3-compatible bucket instead of the data directory",
+    "VOXHOOK_S3_ENDPOINT_URL": "endpoint of a non-AWS S3-compatible service (MinIO, R2, …)",
+    "VOXHOOK_S3_REGION": "the bucket's region (default us-east-1)",
+    "VOXHOOK_S3_PREFIX": "key prefix for media objects in the bucket (default media/)",
+    "VOXHOOK_S3_ACCESS_KEY_ID": "S3 access key id (default: boto3's own credential chain)",
+    "VOXHOOK_S3_SECRET_ACCESS_KEY": "S3 secret access key",
     "VOXHOOK_LOG_LEVEL": "DEBUG | INFO | WARNING (default INFO)",
     "VOXHOOK_PUBLIC_URL": "the URL clients reach the API at, shown by `serve`",
     "VOXHOOK_BILLING": "off (default: costs shown, nothing enforced) | on",
@@ -54,6 +83,44 @@ class FetchLimits:
     read_timeout_s: float = 30.0
     total_timeout_s: float = 900.0
     max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Bounds on what the decoder accepts and how long media is kept."""
+
+    #: The longest audio accepted, in seconds (decided by decoding, not by metadata alone).
+    max_audio_s: int = 4 * 3600
+    #: Media is kept this long after its job ends; 0 deletes it when the job ends.
+    retention_s: int = 0
+    #: How often, at most, a process deletes media whose time is up; 0 never (tests).
+    sweep_interval_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Direct uploads (SPEC.md section 5): size cap, signed URL lifetime, unused lifetime."""
+
+    max_bytes: int = 1024 * 1024 * 1024
+    url_ttl_s: int = 3600
+    #: An uploaded file no transcription has used is deleted after this long.
+    unused_ttl_s: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """An S3-compatible bucket for media; ``bucket`` empty means the data directory."""
+
+    bucket: str = ""
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    prefix: str = "media/"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bucket)
 
 
 @dataclass(frozen=True)
@@ -87,7 +154,17 @@ class Settings:
     default_device: str = "auto"
     default_compute_type: str = "auto"
     fetch_allowlist: tuple[str, ...] = ()
+    #: curl-style ``HOST:PORT:ADDRESS:PORT`` overrides of where a fetch connects to.
+    fetch_connect_to: tuple[str, ...] = ()
+    fetch_ca_bundle: Path | None = None
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)
+    media_limits: MediaLimits = field(default_factory=MediaLimits)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
+    #: Signs upload and internal download URLs; empty: a key kept in the data directory
+    #: (see :func:`app.signing.signing_key`). Never shown (``repr=False``).
+    secret_key: str = field(default="", repr=False)
+    internal_api_url: str | None = None
     job_timeouts: JobTimeouts = field(default_factory=JobTimeouts)
     log_level: str = "INFO"
     public_url: str | None = None
@@ -123,14 +200,37 @@ class Settings:
             default_device=_choice(env, "VOXHOOK_DEVICE", {"auto", "cuda", "cpu"}, "auto"),
             default_compute_type=_choice(env, "VOXHOOK_COMPUTE_TYPE", set(COMPUTE_TYPES),
                                          "auto"),
-            fetch_allowlist=tuple(
-                item.strip()
-                for item in (env.get("VOXHOOK_FETCH_ALLOWLIST") or "").split(",")
-                if item.strip()
-            ),
+            fetch_allowlist=_list(env, "VOXHOOK_FETCH_ALLOWLIST"),
+            fetch_connect_to=_list(env, "VOXHOOK_FETCH_CONNECT_TO"),
+            fetch_ca_bundle=Path(env["VOXHOOK_FETCH_CA_BUNDLE"])
+            if env.get("VOXHOOK_FETCH_CA_BUNDLE") else None,
             fetch_limits=FetchLimits(
-                max_bytes=_int(env, "VOXHOOK_MAX_DOWNLOAD_MB", 1024) * 1024 * 1024
+                max_bytes=_int(env, "VOXHOOK_MAX_DOWNLOAD_MB", 1024) * 1024 * 1024,
+                connect_timeout_s=_number(env, "VOXHOOK_FETCH_CONNECT_TIMEOUT_S", 10.0),
+                read_timeout_s=_number(env, "VOXHOOK_FETCH_READ_TIMEOUT_S", 30.0),
+                total_timeout_s=_number(env, "VOXHOOK_FETCH_TOTAL_TIMEOUT_S", 900.0),
+                max_redirects=_int(env, "VOXHOOK_FETCH_MAX_REDIRECTS", 5),
             ),
+            media_limits=MediaLimits(
+                max_audio_s=_int(env, "VOXHOOK_MAX_AUDIO_MINUTES", 240) * 60,
+                retention_s=int(_number(env, "VOXHOOK_MEDIA_RETENTION_HOURS", 0.0,
+                                        minimum=0.0) * 3600),
+            ),
+            uploads=UploadSettings(
+                max_bytes=_int(env, "VOXHOOK_MAX_UPLOAD_MB", 1024) * 1024 * 1024,
+                url_ttl_s=_int(env, "VOXHOOK_UPLOAD_URL_TTL_S", 3600),
+                unused_ttl_s=int(_number(env, "VOXHOOK_UNUSED_UPLOAD_HOURS", 24.0) * 3600),
+            ),
+            s3=S3Settings(
+                bucket=env.get("VOXHOOK_S3_BUCKET") or "",
+                endpoint_url=env.get("VOXHOOK_S3_ENDPOINT_URL") or None,
+                region=env.get("VOXHOOK_S3_REGION") or "us-east-1",
+                prefix=env.get("VOXHOOK_S3_PREFIX") or "media/",
+                access_key_id=env.get("VOXHOOK_S3_ACCESS_KEY_ID") or None,
+                secret_access_key=env.get("VOXHOOK_S3_SECRET_ACCESS_KEY") or None,
+            ),
+            secret_key=env.get("VOXHOOK_SECRET_KEY") or "",
+            internal_api_url=env.get("VOXHOOK_INTERNAL_API_URL") or None,
             log_level=(env.get("VOXHOOK_LOG_LEVEL") or "INFO").upper(),
             public_url=env.get("VOXHOOK_PUBLIC_URL") or None,
             billing_enforced=billing == "on",
@@ -152,7 +252,17 @@ class Settings:
             "VOXHOOK_DEVICE": self.default_device,
             "VOXHOOK_COMPUTE_TYPE": self.default_compute_type,
             "VOXHOOK_FETCH_ALLOWLIST": ",".join(self.fetch_allowlist),
+            "VOXHOOK_FETCH_CONNECT_TO": ",".join(self.fetch_connect_to),
             "VOXHOOK_MAX_DOWNLOAD_MB": str(self.fetch_limits.max_bytes // (1024 * 1024)),
+            "VOXHOOK_FETCH_CONNECT_TIMEOUT_S": str(self.fetch_limits.connect_timeout_s),
+            "VOXHOOK_FETCH_READ_TIMEOUT_S": str(self.fetch_limits.read_timeout_s),
+            "VOXHOOK_FETCH_TOTAL_TIMEOUT_S": str(self.fetch_limits.total_timeout_s),
+            "VOXHOOK_FETCH_MAX_REDIRECTS": str(self.fetch_limits.max_redirects),
+            "VOXHOOK_MAX_AUDIO_MINUTES": str(self.media_limits.max_audio_s // 60),
+            "VOXHOOK_MEDIA_RETENTION_HOURS": str(self.media_limits.retention_s / 3600),
+            "VOXHOOK_MAX_UPLOAD_MB": str(self.uploads.max_bytes // (1024 * 1024)),
+            "VOXHOOK_UPLOAD_URL_TTL_S": str(self.uploads.url_ttl_s),
+            "VOXHOOK_UNUSED_UPLOAD_HOURS": str(self.uploads.unused_ttl_s / 3600),
             "VOXHOOK_LOG_LEVEL": self.log_level,
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
@@ -169,6 +279,19 @@ class Settings:
             env["HF_TOKEN"] = self.hf_token
         if self.public_url:
             env["VOXHOOK_PUBLIC_URL"] = self.public_url
+        if self.fetch_ca_bundle:
+            env["VOXHOOK_FETCH_CA_BUNDLE"] = str(self.fetch_ca_bundle)
+        if self.secret_key:
+            env["VOXHOOK_SECRET_KEY"] = self.secret_key
+        if self.internal_api_url:
+            env["VOXHOOK_INTERNAL_API_URL"] = self.internal_api_url
+        s3 = self.s3
+        for name, value in (("BUCKET", s3.bucket), ("ENDPOINT_URL", s3.endpoint_url),
+                            ("REGION", s3.region), ("PREFIX", s3.prefix),
+                            ("ACCESS_KEY_ID", s3.access_key_id),
+                            ("SECRET_ACCESS_KEY", s3.secret_access_key)):
+            if value:
+                env[f"VOXHOOK_S3_{name}"] = value
         return env
 
 
@@ -183,6 +306,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be at least 1, not {value}")
     return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float,
+            minimum: float = 0.001) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not minimum <= value < float("inf"):
+        raise ConfigError(f"{name} must be at least {minimum:g}, not {raw}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated setting as its non-blank items."""
+    return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: set[str], default: str) -> str:

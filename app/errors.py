@@ -7,7 +7,8 @@ Every error body has one shape, on both surfaces::
                "fields": {"speaker_count": ["must be at least 1"]}}}   # when fields are at fault
 
 ``code`` is stable (clients branch on it); ``message`` is for people. Nothing answers an HTML
-page or a stack trace.
+page or a stack trace. Flask is imported only by the handlers, so services that raise these
+errors (and the worker, which reads upload helpers) do not load it.
 
 Hierarchy::
 
@@ -16,19 +17,28 @@ Hierarchy::
     ├── ValidationFailed         422 validation_error (fields)
     ├── Unauthorized             401 unauthorized
     ├── NotFound                 404 not_found
+    ├── UploadGone               410 upload_gone (its file was deleted, or never arrived)
     ├── IdempotencyKeyReused     422 idempotency_key_reused
     ├── TranscriptionNotReady    409 transcription_not_ready (status)
     ├── TranscriptionFailed      409 transcription_failed (status)
+    ├── UploadAlreadyReceived    409 upload_already_received
+    ├── SignedUrlError           403, a signed URL refused
+    │   ├── UploadUrlInvalid     403 upload_url_invalid
+    │   ├── UploadUrlExpired     403 upload_url_expired
+    │   ├── DownloadUrlInvalid   403 download_url_invalid
+    │   └── DownloadUrlExpired   403 download_url_expired
+    ├── FileTooLarge             413 file_too_large (max_bytes)
     └── ServiceUnavailable       503 service_unavailable
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+if TYPE_CHECKING:
+    from flask import Flask, Response
+    from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +110,71 @@ class TranscriptionFailed(ApiError):
     code = "transcription_failed"
 
 
+class UploadGone(ApiError):
+    """The upload exists but its file does not (deleted after use or when unused, or its
+    URL expired before anything arrived)."""
+
+    status = 410
+    code = "upload_gone"
+
+
+class UploadAlreadyReceived(ApiError):
+    """A second PUT to an upload URL: an upload holds one file, and it has it already."""
+
+    status = 409
+    code = "upload_already_received"
+
+
+class SignedUrlError(ApiError):
+    """A signed URL that cannot be honoured; 403 like a refused presigned object-store URL
+    (an expired one too: the URL's permission has ended, the resource may well exist)."""
+
+    status = 403
+    code = "signed_url_invalid"
+
+
+class UploadUrlInvalid(SignedUrlError):
+    code = "upload_url_invalid"
+
+
+class UploadUrlExpired(SignedUrlError):
+    code = "upload_url_expired"
+
+
+class DownloadUrlInvalid(SignedUrlError):
+    code = "download_url_invalid"
+
+
+class DownloadUrlExpired(SignedUrlError):
+    code = "download_url_expired"
+
+
+class FileTooLarge(ApiError):
+    """A file over VOXHOOK_MAX_UPLOAD_MB; nothing of it is kept. Carries ``max_bytes``."""
+
+    status = 413
+    code = "file_too_large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"The file is larger than this server's limit of {_megabytes(max_bytes)} "
+            f"({max_bytes} bytes); nothing was stored. Send a smaller or shorter file "
+            "(e.g. audio only, compressed), or ask the operator to raise "
+            "VOXHOOK_MAX_UPLOAD_MB.", max_bytes=max_bytes)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
 
 
 def error_response(error: ApiError) -> Response:
+    from flask import jsonify
+
     response = jsonify(error.body())
     response.status_code = error.status
     response.headers.update(error.headers)
@@ -130,6 +199,13 @@ def describe_fields(messages: Any) -> dict[str, list[str]]:
     return flat
 
 
+def invalid_fields(messages: Any) -> ValidationFailed:
+    """The 422 for marshmallow's messages: every offending field named, in the message too."""
+    fields = describe_fields(messages)
+    summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+    return ValidationFailed(f"The request is invalid. {summary}", fields=fields)
+
+
 #: Where webargs found the arguments; it nests its messages under these keys.
 _LOCATIONS = frozenset({"json", "query", "querystring", "form", "headers", "cookies", "files",
                         "json_or_form", "view_args", "path"})
@@ -147,6 +223,10 @@ def _unnest_location(messages: Any) -> Any:
 
 def _from_http_exception(exc: HTTPException) -> ApiError:
     """Map Flask/webargs HTTP errors (bad JSON, failed validation, 404, 405…) onto ours."""
+    if exc.code == 413:  # werkzeug's limit on a multipart body (see app.routes.bodies)
+        from flask import current_app
+
+        return FileTooLarge(current_app.extensions["voxhook"].settings.uploads.max_bytes)
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages")
     if messages:
@@ -157,9 +237,7 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
                 "The request body is not valid JSON; send a JSON object with "
                 "Content-Type: application/json."
             )
-        fields = describe_fields(located)
-        summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
-        return ValidationFailed(f"The request is invalid. {summary}", fields=fields)
+        return invalid_fields(located)
     generic = ApiError(exc.description or exc.name)
     generic.status = exc.code or 500
     generic.code = (exc.name or "error").lower().replace(" ", "_")
@@ -168,6 +246,7 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
 
 def register_error_handlers(app: Flask) -> None:
     """Answer every error as JSON (registered after flask-smorest's own, so ours win)."""
+    from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:

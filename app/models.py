@@ -1,4 +1,4 @@
-"""Tables: accounts, their API keys, transcriptions and idempotency records.
+"""Tables: accounts, their API keys, uploads, transcriptions and idempotency records.
 
 Schema changes go through the Alembic migrations in ``app/migrations``; these classes and
 the newest migration must describe the same tables (a test compares them).
@@ -56,6 +56,18 @@ class TranscriptionStatus(enum.StrEnum):
         return self in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
 
 
+class UploadStatus(enum.StrEnum):
+    """Where an upload is: ``pending`` (no file yet) → ``uploaded`` → ``used`` (a
+    transcription took it) → ``deleted`` (its file is gone). ``expired``: its URL expired
+    before a file arrived, so it can never have one."""
+
+    PENDING = "pending"
+    UPLOADED = "uploaded"
+    USED = "used"
+    DELETED = "deleted"
+    EXPIRED = "expired"
+
+
 class Surface(enum.StrEnum):
     """Which HTTP contract created a transcription (it decides the response shape)."""
 
@@ -94,6 +106,39 @@ class ApiKey(Base):
         return self.revoked_at is None
 
 
+class Upload(Base):
+    """A file sent to the service directly (SPEC.md section 5) instead of a URL.
+
+    Created ``pending`` with a signed upload URL; the PUT of the bytes stores the file and
+    makes it ``uploaded``; a transcription then claims it (``used``) exactly once. The file
+    itself is in media storage under ``storage_key``.
+    """
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    status: Mapped[str] = mapped_column(String(16), default=UploadStatus.PENDING)
+    #: What the client called the file (metadata only; never a path on the server).
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    #: Hex SHA-256 of the stored bytes, for the client to compare with its own.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    #: Where the bytes are in media storage (``uploads/up_…-…``); None until received.
+    storage_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the signed upload URL stops working.
+    url_expires_at: Mapped[datetime]
+    uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The transcription that used it. No foreign key: ``transcriptions.upload_id`` is the
+    #: enforced side, and a key both ways would be a cycle between the two tables.
+    transcription_id: Mapped[str | None] = mapped_column(String(40))
+    #: When an uploaded file that no transcription used is deleted.
+    delete_after: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
 class Transcription(Base):
     """One request to transcribe a file, from creation to its result or error."""
 
@@ -106,6 +151,13 @@ class Transcription(Base):
     status: Mapped[str] = mapped_column(String(16), default=TranscriptionStatus.QUEUED)
     source: Mapped[str] = mapped_column(String(16), default="external_url")
     url: Mapped[str | None] = mapped_column(Text)
+    #: With source ``upload``: the upload it transcribes (each upload serves one transcription).
+    upload_id: Mapped[str | None] = mapped_column(ForeignKey("uploads.id"), unique=True,
+                                                  index=True)
+    #: Media kept after the job for the retention time (VOXHOOK_MEDIA_RETENTION_HOURS):
+    #: its storage key and when it is deleted; None when nothing is kept.
+    media_key: Mapped[str | None] = mapped_column(String(200))
+    media_delete_after: Mapped[datetime | None] = mapped_column(default=None, index=True)
     pipeline_code: Mapped[str] = mapped_column(String(100))
     #: The ISO 639-1 code the client gave; None means detect.
     language: Mapped[str | None] = mapped_column(String(8))

@@ -5,6 +5,12 @@ address it resolves to must be public, unless the operator allowed it with
 ``VOXHOOK_FETCH_ALLOWLIST`` (hosts or CIDR ranges, for on-premises deployments and tests).
 The caller then connects to the checked address itself, so a second DNS answer cannot differ.
 
+:class:`Resolver` is the one place that turns a URL's host and port into addresses to
+connect to. Besides the system resolver it honours the operator's ``VOXHOOK_FETCH_CONNECT_TO``
+(curl's ``--connect-to``: connect to another address and port when a URL names a host and
+port), which internal mirrors use, and which tests use to play Google Drive or Dropbox on
+loopback listeners through this same code. The address it leads to is checked like any other.
+
 Refused: loopback, private, link-local (cloud metadata included), carrier-grade NAT,
 multicast, reserved and unspecified ranges, in IPv4, IPv6 and IPv4-mapped IPv6. Odd
 spellings (decimal ``2130706433``, octal ``0177.0.0.1``, short ``127.1``) are caught because
@@ -16,8 +22,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -91,20 +98,87 @@ def check_address(address: IPAddress, allowlist: Allowlist) -> None:
 
 
 def resolve_checked(host: str, port: int, allowlist: Allowlist) -> list[IPAddress]:
-    """Resolve ``host`` and check every address; returns them for the caller to connect to."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise AddressRefused(f"the host '{host}' could not be resolved ({exc.strerror})") from exc
-    addresses: list[IPAddress] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-        if address not in addresses:
-            addresses.append(address)
-    if allowlist.allows_host(host):
-        return addresses
-    for address in addresses:
-        check_address(address, allowlist)
-    if not addresses:
-        raise AddressRefused(f"the host '{host}' resolved to no address")
-    return addresses
+    """Resolve ``host`` with the system resolver and check every address (see
+    :meth:`Resolver.resolve`, which also applies connect-to overrides)."""
+    return [endpoint.address for endpoint in Resolver(allowlist).resolve(host, port)]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A checked address and port to connect to for a URL's host."""
+
+    address: IPAddress
+    port: int
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as (host, port)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(text)
+    return host.strip("[]").lower().rstrip("."), int(port)
+
+
+def parse_connect_to(entries: Iterable[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """``HOST:PORT:ADDRESS:PORT`` entries (IPv6 in brackets) as a mapping.
+
+    Raises ValueError naming the entry that is not of that form.
+    """
+    mapping: dict[tuple[str, int], tuple[str, int]] = {}
+    for entry in entries:
+        entry = entry.strip()
+        if not entry:
+            continue
+        # Split between the two host:port halves: the first ':' after the first port.
+        try:
+            first_colon = entry.index(":", entry.index("]") if entry.startswith("[") else 0)
+            second_colon = entry.index(":", first_colon + 1)
+            source = _split_host_port(entry[:second_colon])
+            target = _split_host_port(entry[second_colon + 1:])
+        except ValueError:
+            raise ValueError(
+                f"VOXHOOK_FETCH_CONNECT_TO entry {entry!r} is not HOST:PORT:ADDRESS:PORT "
+                "(IPv6 addresses in brackets)") from None
+        mapping[source] = target
+    return mapping
+
+
+Lookup = Callable[..., Sequence[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """Turns a host and port into checked endpoints: resolved once, every address checked.
+
+    ``lookup`` is :func:`socket.getaddrinfo` unless a test hands in its own (to prove that
+    the fetcher connects to what was checked and never resolves twice).
+    """
+
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    connect_to: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    lookup: Lookup = socket.getaddrinfo
+
+    @classmethod
+    def from_settings(cls, allowlist: Iterable[str], connect_to: Iterable[str]) -> Resolver:
+        return cls(Allowlist.parse(allowlist), parse_connect_to(connect_to))
+
+    def resolve(self, host: str, port: int) -> list[Endpoint]:
+        """The endpoints to try for ``host:port``; :class:`AddressRefused` if any is refused."""
+        name = host.lower().rstrip(".")
+        target_host, target_port = self.connect_to.get((name, port), (host, port))
+        try:
+            infos = self.lookup(target_host, target_port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise AddressRefused(
+                f"the host '{host}' could not be resolved ({exc.strerror})") from exc
+        addresses: list[IPAddress] = []
+        for _family, _type, _proto, _name, sockaddr in infos:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise AddressRefused(f"the host '{host}' resolved to no address")
+        if not self.allowlist.allows_host(target_host):
+            for address in addresses:
+                check_address(address, self.allowlist)
+        return [Endpoint(address, target_port) for address in addresses]

@@ -7,11 +7,13 @@ the OpenAPI document is the contract clients read.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.exports import FORMATS
 from app.languages import is_iso_639_1
@@ -55,6 +57,20 @@ def validate_language(value: str) -> None:
             f"'{value}' is not an ISO 639-1 language code: use two lower-case letters such "
             "as 'en' or 'de', or leave it out to detect the language."
         )
+
+
+_UPLOAD_ID = re.compile(r"^up_[A-Za-z0-9]{1,40}$")
+
+
+def validate_upload_id(value: str) -> None:
+    if not _UPLOAD_ID.match(value):
+        raise ValidationError("Not an upload id: use the id that POST /api/v1/uploads "
+                              "answered (it starts with 'up_').")
+
+
+def _upload_id_field(description: str) -> fields.String:
+    return fields.String(validate=validate_upload_id, load_default=None,
+                         metadata={"description": description})
 
 
 #: The most speakers a request may ask for (a bound on the diarizer's clustering work).
@@ -129,12 +145,32 @@ class _RequestSchema(Schema):
 
 
 class QuickstartCreateSchema(_RequestSchema):
-    """Body of ``POST /transcribe``."""
+    """Body of ``POST /transcribe``: the ``url`` of the audio, or the ``upload_id`` of a file
+    uploaded beforehand."""
 
     url = fields.String(
-        required=True, validate=validate_http_url,
-        error_messages={"required": "Missing: give the URL of the audio or video to transcribe."},
-        metadata={"description": "Audio or video to fetch (direct link)."})
+        validate=validate_http_url, load_default=None,
+        metadata={"description": "Audio or video to fetch (direct link, or a Google Drive, "
+                  "Dropbox or OneDrive sharing link). Required unless upload_id is given."})
+    upload_id = _upload_id_field(
+        "Instead of url: a file uploaded through POST /api/v1/uploads and its upload URL.")
+
+    @validates_schema
+    def _url_or_upload(self, data: dict[str, Any], **_: Any) -> None:
+        if "url" not in self.fields:  # a one-request upload: the file is the audio
+            return
+        url, upload_id = data.get("url"), data.get("upload_id")
+        if url and upload_id:
+            message = "Give either url or upload_id, not both."
+            raise ValidationError({"url": [message], "upload_id": [message]})
+        if not url and not upload_id:
+            raise ValidationError(
+                "Missing: give the URL of the audio or video to transcribe (or the "
+                "upload_id of a file sent through POST /api/v1/uploads).", field_name="url")
+
+
+#: Where a v1 transcription's audio comes from.
+SOURCES = ("external_url", "upload")
 
 
 class V1CreateSchema(_RequestSchema):
@@ -143,12 +179,18 @@ class V1CreateSchema(_RequestSchema):
     _speaker_fields = ("speaker_count", "min_speakers", "max_speakers")
 
     source = fields.String(
-        required=True, validate=validate.OneOf(["external_url"], error="Must be 'external_url'."),
-        error_messages={"required": "Missing: set source to 'external_url' and give a url."},
-        metadata={"description": "Where the audio comes from."})
+        required=True,
+        validate=validate.OneOf(SOURCES, error="Must be 'external_url' or 'upload'."),
+        error_messages={"required": "Missing: set source to 'external_url' (and give a url) "
+                        "or 'upload' (and give an upload_id)."},
+        metadata={"description": "Where the audio comes from: 'external_url' (fetched from "
+                  "url) or 'upload' (the file of upload_id)."})
     url = fields.String(
         validate=validate_http_url, load_default=None,
         metadata={"description": "With source 'external_url': the audio or video to fetch."})
+    upload_id = _upload_id_field(
+        "With source 'upload': the upload (POST /api/v1/uploads) whose file was sent to its "
+        "upload_url. Each upload serves one transcription.")
     pipeline_code = fields.String(
         load_default=None,
         metadata={"description": "Which pipeline to run (GET /api/v1/pipelines lists them); "
@@ -159,10 +201,111 @@ class V1CreateSchema(_RequestSchema):
     max_speakers = _speaker_number("At most this many speakers; only with diarize.")
 
     @validates_schema
-    def _url_with_external_source(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("source") == "external_url" and not data.get("url"):
-            raise ValidationError(
-                "Missing: source 'external_url' needs the url of the audio.", field_name="url")
+    def _source_has_its_field(self, data: dict[str, Any], **_: Any) -> None:
+        """Each source needs its own field and refuses the other's."""
+        source = data.get("source")
+        if source == "external_url":
+            if data.get("upload_id"):
+                raise ValidationError(
+                    "upload_id is only used with source 'upload': drop it, or set source to "
+                    "'upload' and drop url.", field_name="upload_id")
+            if not data.get("url"):
+                raise ValidationError(
+                    "Missing: source 'external_url' needs the url of the audio.",
+                    field_name="url")
+        elif source == "upload":
+            if data.get("url"):
+                raise ValidationError(
+                    "url is only used with source 'external_url': drop it (the audio is the "
+                    "upload's file), or set source to 'external_url'.", field_name="url")
+            if not data.get("upload_id") and "upload_id" in self.fields:
+                raise ValidationError(
+                    "Missing: source 'upload' needs the upload_id that POST /api/v1/uploads "
+                    "answered.", field_name="upload_id")
+
+
+class QuickstartFileFieldsSchema(QuickstartCreateSchema):
+    """The fields that go with a file sent in the request itself on ``POST /transcribe``
+    (multipart form fields, or query parameters of a raw body): the file takes the place of
+    url and upload_id."""
+
+    class Meta:
+        exclude = ("url", "upload_id")
+
+
+class V1FileFieldsSchema(V1CreateSchema):
+    """The fields that go with a file sent in the request itself on
+    ``POST /api/v1/transcriptions``: source is 'upload' (the default here), and the file
+    takes the place of url and upload_id."""
+
+    class Meta:
+        exclude = ("url", "upload_id")
+
+    source = fields.String(
+        load_default="upload",
+        validate=validate.OneOf(["upload"], error="With a file, source is 'upload' (or "
+                                "leave it out); to fetch a URL instead, send JSON without "
+                                "a file."),
+        metadata={"description": "'upload' (the default with a file)."})
+
+
+#: The fields a file replaces: sent together with a file they are refused, by name.
+FILE_REPLACES = ("url", "upload_id")
+
+
+def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]]
+                        ) -> dict[str, Any]:
+    """Form fields or query parameters (strings, possibly repeated) as the JSON body the
+    schema expects, so they meet the same strict rules and messages as JSON.
+
+    A field the schema declares boolean takes ``true`` / ``false`` (any case), an integer
+    field takes digits; any other string is left as it is, for the schema to refuse with the
+    field named (``diarize=maybe``: "Not a boolean"). Empty values count as absent, since
+    form builders send empty fields. A field given twice is refused.
+    """
+    payload: dict[str, Any] = {}
+    repeated: dict[str, list[str]] = {}
+    for name, items in values.items():
+        given = [item for item in items if item != ""]
+        if len(given) > 1:
+            repeated[name] = ["Given more than once: send it once."]
+            continue
+        if not given:
+            continue
+        value, field = given[0], schema.fields.get(name)
+        if isinstance(field, fields.Boolean) and value.strip().lower() in ("true", "false"):
+            payload[name] = value.strip().lower() == "true"
+        elif isinstance(field, fields.Integer) and re.fullmatch(r"[+-]?\d{1,9}", value.strip()):
+            payload[name] = int(value)
+        else:
+            payload[name] = value
+    if repeated:
+        raise ValidationError(repeated)
+    return payload
+
+
+class UploadCreateSchema(Schema):
+    """Body of ``POST /api/v1/uploads`` (optional: both fields are metadata)."""
+
+    filename = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=255),
+        metadata={"description": "The file's name, for your records (e.g. call.mp3)."})
+    content_type = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=255),
+        metadata={"description": "The file's media type (e.g. audio/mpeg); the PUT's "
+                  "Content-Type, when it sends one, takes its place."})
+
+
+class SignedUrlQuerySchema(Schema):
+    """Query of a signed URL; the service writes both, clients copy the URL as it is."""
+
+    class Meta:
+        unknown = EXCLUDE  # a signed URL is honoured whatever else is appended to it
+
+    expires = fields.String(load_default="", metadata={
+        "description": "Unix time after which the URL is refused."})
+    signature = fields.String(load_default="", metadata={
+        "description": "HMAC-SHA256 of the purpose, the id and expires."})
 
 
 class ExportQuerySchema(Schema):
@@ -265,6 +408,56 @@ class QuickstartTranscriptionSchema(Schema):
     completed_at = UtcDateTime(allow_none=True)
 
 
+class UploadSchema(Schema):
+    """``GET /api/v1/uploads/{id}``."""
+
+    id = fields.String(required=True, metadata={"description": "up_…"})
+    object = fields.Constant("upload")
+    status = fields.Method("_status", metadata={
+        "type": "string", "description": "pending (waiting for the PUT of the file), uploaded "
+        "(ready for a transcription), used (a transcription took it), deleted (its file was "
+        "deleted: after its transcription ended, or when unused for too long) or expired "
+        "(its upload URL expired before a file arrived)."})
+    filename = fields.String(allow_none=True)
+    content_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True, metadata={"description": "Once uploaded."})
+    sha256 = fields.String(allow_none=True, metadata={
+        "description": "Hex SHA-256 of the bytes received, to compare with your own."})
+    created_at = UtcDateTime()
+    expires_at = UtcDateTime(attribute="url_expires_at", metadata={
+        "description": "When the upload URL stops working."})
+    uploaded_at = UtcDateTime(allow_none=True)
+    delete_after = fields.Method("_delete_after", allow_none=True, metadata={
+        "type": "string", "format": "date-time", "description": "While uploaded: when the "
+        "file is deleted if no transcription uses it by then; null otherwise."})
+    transcription_id = fields.String(allow_none=True, metadata={
+        "description": "The transcription that used it."})
+
+    def _delete_after(self, upload: Any) -> str | None:
+        if upload.status != "uploaded" or upload.delete_after is None:
+            return None
+        return UtcDateTime()._serialize(upload.delete_after, None, upload)
+
+    def _status(self, upload: Any) -> str:
+        expires = upload.url_expires_at
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if upload.status == "pending" and expires <= datetime.now(UTC):
+            return "expired"
+        return upload.status
+
+
+class UploadCreatedSchema(UploadSchema):
+    """``POST /api/v1/uploads``: where and how to send the file."""
+
+    upload_url = fields.String(required=True, metadata={
+        "description": "PUT the file's bytes here (the raw body; no API key: the URL is "
+        "signed) before expires_at. Once only."})
+    method = fields.Constant("PUT")
+    max_bytes = fields.Integer(required=True, metadata={
+        "description": "The largest file accepted, in bytes."})
+
+
 class V1ErrorDetailSchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
@@ -277,8 +470,10 @@ class V1TranscriptionSchema(Schema):
                                                  "/transcribe/{id})."})
     object = fields.Constant("transcription")
     status = fields.String(required=True)
-    source = fields.String()
+    source = fields.String(metadata={"description": "external_url or upload."})
     url = fields.String(allow_none=True)
+    upload_id = fields.String(allow_none=True, metadata={"description": "With source "
+                                                         "upload: the upload transcribed."})
     pipeline_code = fields.String()
     language = fields.String(allow_none=True, metadata={"description": "As requested; null "
                                                          "means detect."})

@@ -1,8 +1,9 @@
 """The transcription service: turn a validated request into a queued job, and look jobs up.
 
 Views hand over what the schema loaded; this module checks it against the pipeline
-catalogue, stores the row (with its idempotency record, in one transaction), enqueues the job
-and answers. It knows nothing of HTTP beyond the errors it raises.
+catalogue, stores the row (with its idempotency record, and for an upload the claim of it, in
+one transaction), enqueues the job and answers. It knows nothing of HTTP beyond the errors it
+raises.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,11 +32,21 @@ from app.models import (
 )
 from app.pipelines import Pipeline, PipelineCatalog
 from app.queue import JobQueue
+from app.uploads import claim_upload, release_upload
 
 log = logging.getLogger(__name__)
 
 #: Renders the response of a creation: (status code, JSON body).
 Renderer = Callable[[Transcription], tuple[int, dict[str, Any]]]
+
+
+class Created(NamedTuple):
+    """The answer to a creation, and whether it is the replay of an earlier one (then nothing
+    new was made, and a file uploaded with this request is not needed)."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,19 @@ class Idempotency:
     @classmethod
     def from_request(cls, key: str | None, method: str, path: str,
                      payload: Any) -> Idempotency | None:
+        """``payload`` is what identifies the request: the loaded body (for a one-request
+        upload, its fields with the file's size and SHA-256 instead of an upload id)."""
+        key = cls.check_key(key)
+        if key is None:
+            return None
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+        return cls(key=key, fingerprint=digest)
+
+    @staticmethod
+    def check_key(key: str | None) -> str | None:
+        """The header's key, stripped; a 422 when it is empty or too long (checked before a
+        one-request upload stores its file)."""
         if key is None:
             return None
         key = key.strip()
@@ -55,9 +79,7 @@ class Idempotency:
             raise ValidationFailed(
                 "Idempotency-Key must be 1 to 255 characters.",
                 fields={"Idempotency-Key": ["Must be 1 to 255 characters."]})
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
-        return cls(key=key, fingerprint=digest)
+        return key
 
 
 def resolve_pipeline(catalog: PipelineCatalog, code: str | None) -> Pipeline:
@@ -96,25 +118,37 @@ class TranscriptionService:
         self.queue = queue
         self.catalog = catalog
 
-    def create(self, caller: Caller, surface: Surface, payload: dict[str, Any],
-               render: Renderer, idempotency: Idempotency | None = None
-               ) -> tuple[int, dict[str, Any]]:
-        """Create, store and enqueue a transcription; replay the first answer for a repeat."""
+    def check(self, payload: dict[str, Any]) -> Pipeline:
+        """The pipeline the request names, if it can do what is asked; a 422 otherwise.
+        (Also run before a one-request upload stores its file.)"""
         pipeline = resolve_pipeline(self.catalog, payload.get("pipeline_code"))
         check_capabilities(pipeline, payload)
+        return pipeline
+
+    def create(self, caller: Caller, surface: Surface, payload: dict[str, Any],
+               render: Renderer, idempotency: Idempotency | None = None) -> Created:
+        """Create, store and enqueue a transcription; replay the first answer for a repeat.
+
+        With ``source: "upload"`` the upload is claimed in the same transaction as the row is
+        inserted, so a refused claim leaves nothing behind, and a replay (whose upload is
+        now used) is answered before any claim is tried.
+        """
+        pipeline = self.check(payload)
         if idempotency is not None:
             replay = self._replay(caller, idempotency)
             if replay is not None:
                 return replay
         language = payload.get("language")
+        upload_id = payload.get("upload_id")
         transcription = Transcription(
             id=new_id("tr"),
             account_id=caller.account_id,
             api_key_id=caller.key_id,
             surface=surface,
             status=TranscriptionStatus.QUEUED,
-            source=payload.get("source", "external_url"),
-            url=payload["url"],
+            source="upload" if upload_id else "external_url",
+            url=None if upload_id else payload["url"],
+            upload_id=upload_id,
             pipeline_code=pipeline.code,
             language=None if language == "auto" else language,
             # Diarization needs word timings, so it forces alignment on.
@@ -130,6 +164,8 @@ class TranscriptionService:
         status, body = render(transcription)
         try:
             with self.db.session() as session:
+                if upload_id:
+                    claim_upload(session, caller.account_id, upload_id, transcription.id)
                 session.add(transcription)
                 if idempotency is not None:
                     session.flush()
@@ -137,15 +173,15 @@ class TranscriptionService:
                         account_id=caller.account_id, key=idempotency.key,
                         request_fingerprint=idempotency.fingerprint, response_status=status,
                         response_body=body, transcription_id=transcription.id))
-        except IntegrityError:
-            # Another request with the same key won the race; its answer is ours.
-            assert idempotency is not None
-            replay = self._replay(caller, idempotency)
+        except (IntegrityError, ValidationFailed):
+            # Another request with the same key won the race (it inserted the record, or
+            # claimed the upload first); its answer is ours.
+            replay = self._replay(caller, idempotency) if idempotency is not None else None
             if replay is None:
                 raise
             return replay
         self._enqueue(transcription, idempotency)
-        return status, body
+        return Created(status, body)
 
     def get(self, caller: Caller, transcription_id: str) -> Transcription:
         """The caller's transcription; another account's is answered as if it did not exist."""
@@ -156,7 +192,7 @@ class TranscriptionService:
                                "account.")
             return transcription
 
-    def _replay(self, caller: Caller, idempotency: Idempotency) -> tuple[int, dict] | None:
+    def _replay(self, caller: Caller, idempotency: Idempotency) -> Created | None:
         with self.db.session() as session:
             record = _find_record(session, caller.account_id, idempotency.key)
             if record is None:
@@ -167,7 +203,7 @@ class TranscriptionService:
                     "new key for a new request.",
                     fields={"Idempotency-Key": ["Already used with another body or path."]})
             log.info("idempotent replay of transcription %s", record.transcription_id)
-            return record.response_status, record.response_body
+            return Created(record.response_status, record.response_body, replayed=True)
 
     def _enqueue(self, transcription: Transcription, idempotency: Idempotency | None) -> None:
         try:
@@ -181,6 +217,10 @@ class TranscriptionService:
                     row.error_code = "queue_unavailable"
                     row.error_message = "The job queue was unreachable; send the request again."
                     row.completed_at = utcnow()
+                    if row.upload_id:  # the retry needs the upload back
+                        upload_id, row.upload_id = row.upload_id, None
+                        session.flush()
+                        release_upload(session, upload_id, row.id)
                 if idempotency is not None:
                     # Let a retry with the same key create the job afresh.
                     record = _find_record(session, transcription.account_id, idempotency.key)

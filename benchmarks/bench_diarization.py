@@ -34,7 +34,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import worker.pipeline as pipeline_module
 from app.config import Settings
-from app.netguard import Allowlist
 from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
 from tests.support.media_server import MediaServer
 from tests.support.recording import SampleRecorder
@@ -44,6 +43,7 @@ from tests.support.tiny_whisper import build_tiny_whisper
 from worker.asr import AsrEngine
 from worker.audio import decode
 from worker.diarization import Diarizer, SpeakerConstraints
+from worker.media import MediaStore
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
 
@@ -88,13 +88,15 @@ def main() -> None:
             load=lambda p: SampleRecorder(AsrEngine(p), seen),
             load_diarizer=lambda p, token: SampleRecorder(Diarizer(p, token), seen))
         models.load_all()
-        settings = Settings(data_dir=scratch / "data")
+        settings = Settings(data_dir=scratch / "data", fetch_allowlist=("127.0.0.1",))
+        media = MediaStore.from_settings(settings)
+        work_dir = scratch / "work"
+        work_dir.mkdir()
         with MediaServer(FIXTURES) as server:
             spec = JobSpec(transcription_id="tr_bench", url=server.url("sample.wav"),
                            pipeline_code="tiny", language="en", align=True, diarize=True,
                            speakers=SpeakerConstraints(exact=2))
-            allowlist = Allowlist.parse(["127.0.0.1"])
-            run_pipeline(spec, models, settings, allowlist, _Hooks())  # warm-up
+            run_pipeline(spec, models, settings, media, _Hooks(), work_dir)  # warm-up
             rows: list[dict[str, float]] = []
             shared: list[bool] = []
             decode_counts: list[int] = []
@@ -102,7 +104,7 @@ def main() -> None:
             for run in range(1, args.runs + 1):
                 seen.clear()
                 decodes.clear()
-                outcome = run_pipeline(spec, models, settings, allowlist, _Hooks())
+                outcome = run_pipeline(spec, models, settings, media, _Hooks(), work_dir)
                 rows.append(outcome.timings)
                 shared.append(len(seen) == 2 and seen[0] is seen[1])
                 decode_counts.append(len(decodes))

@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import uuid
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.config import Settings
+from app.config import MediaLimits, Settings
 from app.db import Database
 from app.embedded_redis import EmbeddedRedis
 from app.keys import create_key
@@ -105,6 +107,8 @@ def settings(tmp_path: Path, database_url: str, redis_server: EmbeddedRedis,
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     redis_url=redis_server.url, pipelines_path=pipelines_file,
                     fetch_allowlist=("127.0.0.1",),
+                    # No background sweeps racing the test's own database teardown.
+                    media_limits=MediaLimits(sweep_interval_s=0),
                     queue_name=f"test-{secrets.token_hex(4)}")
 
 
@@ -180,3 +184,36 @@ def stack_key(stack: Stack) -> str:
 @pytest.fixture
 def stack_client(stack: Stack, stack_key: str) -> Client:
     return Client(stack.base_url, stack_key)
+
+
+# --------------------------------------------------------------------------- S3 (moto)
+
+#: Credentials of the loopback S3 server (moto accepts any).
+S3_KEY_ID, S3_SECRET = "testing", "dummy-secret-not-used-anywhere"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, for the whole module."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_admin(s3_endpoint: str) -> Any:
+    """A plain boto3 client, to set up buckets and look behind the storage's back."""
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                        aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_admin: Any) -> str:
+    """One bucket for the module; :func:`s3_storage` empties it before each test."""
+    name = f"voxhook-test-{uuid.uuid4().hex[:12]}"
+    s3_admin.create_bucket(Bucket=name)
+    return name

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from app.config import Settings
-from app.netguard import Allowlist
 from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
 from tests.support.media_server import MediaServer
 from tests.support.recording import SampleRecorder
@@ -21,6 +20,7 @@ from worker.asr import AsrEngine
 from worker.audio import decode
 from worker.diarization import Diarizer, SpeakerConstraints, SpeakerTurn
 from worker.errors import ModelUnavailable
+from worker.media import MediaStore
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
 
@@ -124,12 +124,13 @@ def test_a_diarized_job_decodes_once_and_both_models_get_the_same_samples(
     status = cache.status()["tiny"]
     assert status["state"] == "ready" and status["diarization"]["state"] == "ready"
     hooks = _Hooks()
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", fetch_allowlist=("127.0.0.1",))
     with MediaServer(FIXTURES) as server:
         spec = JobSpec(transcription_id="tr_test", url=server.url("sample.wav"),
                        pipeline_code="tiny", language="en", align=False, diarize=True,
                        speakers=SpeakerConstraints(exact=2))
-        outcome = run_pipeline(spec, cache, settings, Allowlist.parse(["127.0.0.1"]), hooks)
+        outcome = run_pipeline(spec, cache, settings, MediaStore.from_settings(settings), hooks,
+                               tmp_path)
     assert len(seen) == 2 and seen[0] is seen[1]
     assert hooks.durations == [pytest.approx(30.0, abs=0.01)]
     assert list(outcome.timings) == ["fetch", "decode", "asr", "diarization", "assembly"]

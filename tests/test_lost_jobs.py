@@ -8,9 +8,9 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from app.models import Transcription
-from app.netguard import Allowlist
 from app.pipelines import load_catalog
 from worker.jobs import WorkerContext, install_context, on_job_failure
+from worker.media import MediaStore
 from worker.model_cache import ModelCache
 
 
@@ -19,7 +19,8 @@ def worker_context(settings, database):
     """What `voxhook worker` installs before taking jobs (no model is loaded here)."""
     catalog = load_catalog(settings)
     install_context(WorkerContext(settings=settings, db=database, catalog=catalog,
-                                  models=ModelCache(catalog), allowlist=Allowlist(),
+                                  models=ModelCache(catalog),
+                                  media=MediaStore.from_settings(settings),
                                   worker_name="test"))
     yield
     install_context(None)

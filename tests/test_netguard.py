@@ -10,6 +10,7 @@ import ipaddress
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,23 +23,33 @@ from app.embedded_redis import free_port
 from app.netguard import (
     AddressRefused,
     Allowlist,
+    Resolver,
     check_address,
+    parse_connect_to,
     refusal_reason,
     resolve_checked,
 )
+from tests.support.listeners import Listener, cut_short, respond, trickle_body, trickle_headers
 from tests.support.media_server import MediaServer
 from worker.errors import (
+    DownloadIncomplete,
     DownloadTimeout,
     DownloadTooLarge,
     FetchError,
     HttpStatusError,
     UrlRefused,
+    WebPageNotMedia,
 )
-from worker.fetch import USER_AGENT, download
+from worker.fetch import USER_AGENT, FetchPolicy, download
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOOPBACK = Allowlist.parse(["127.0.0.1"])
 NOTHING = Allowlist()
+
+
+def policy(allowlist: Allowlist = LOOPBACK, limits: FetchLimits | None = None) -> FetchPolicy:
+    """A fetch policy with ``allowlist`` and ``limits`` (default limits otherwise)."""
+    return FetchPolicy(limits=limits or FetchLimits(), resolver=Resolver(allowlist))
 
 REFUSED = {
     "127.0.0.1": "loopback", "127.255.255.254": "loopback", "::1": "loopback",
@@ -167,7 +178,7 @@ def requests_for(server: MediaServer, path: str) -> list[str]:
 def test_download_from_allowlisted_loopback(media_server: MediaServer, tmp_path: Path) -> None:
     """With 127.0.0.1 allowlisted, the file arrives byte for byte."""
     path = unique("/jfk.flac")
-    destination = download(media_server.url(path), tmp_path / "source", FetchLimits(), LOOPBACK)
+    destination = download(media_server.url(path), tmp_path / "source", policy()).path
     assert destination == tmp_path / "source"
     assert destination.read_bytes() == (FIXTURES / "jfk.flac").read_bytes()
     assert requests_for(media_server, path) == [path]
@@ -178,7 +189,7 @@ def test_download_without_allowlist_never_connects(media_server: MediaServer,
     """Without the allowlist, loopback is refused before any request is sent."""
     path = unique("/jfk.flac")
     with pytest.raises(UrlRefused) as caught:
-        download(media_server.url(path), tmp_path / "source", FetchLimits(), NOTHING)
+        download(media_server.url(path), tmp_path / "source", policy(NOTHING))
     assert caught.value.code == "url_refused"
     assert "127.0.0.1" in caught.value.message and "loopback" in caught.value.message
     assert requests_for(media_server, path) == []
@@ -188,8 +199,7 @@ def test_download_without_allowlist_never_connects(media_server: MediaServer,
 def test_not_found_is_http_status_error(media_server: MediaServer, tmp_path: Path) -> None:
     """A 404 raises HttpStatusError with status 404 and a message that says so."""
     with pytest.raises(HttpStatusError) as caught:
-        download(media_server.url(unique("/missing")), tmp_path / "source", FetchLimits(),
-                 LOOPBACK)
+        download(media_server.url(unique("/missing")), tmp_path / "source", policy())
     assert caught.value.status == 404
     assert "404" in caught.value.message
     assert not (tmp_path / "source").exists()
@@ -199,7 +209,7 @@ def test_redirect_is_followed(media_server: MediaServer, tmp_path: Path) -> None
     """A 302 to another path on the same host is followed to the file."""
     before = len(requests_for(media_server, "/sample.wav"))
     destination = download(media_server.url("/redirect/sample.wav"), tmp_path / "source",
-                           FetchLimits(), LOOPBACK)
+                           policy()).path
     assert destination.read_bytes() == (FIXTURES / "sample.wav").read_bytes()
     assert len(requests_for(media_server, "/sample.wav")) == before + 1
 
@@ -207,7 +217,7 @@ def test_redirect_is_followed(media_server: MediaServer, tmp_path: Path) -> None
 def test_empty_body_gives_an_empty_file(media_server: MediaServer, tmp_path: Path) -> None:
     """An empty 200 downloads to a 0-byte file (the decoder then says EmptyMedia)."""
     destination = download(media_server.url(unique("/empty")), tmp_path / "source",
-                           FetchLimits(), LOOPBACK)
+                           policy()).path
     assert destination.read_bytes() == b""
 
 
@@ -216,7 +226,8 @@ def test_declared_too_large_is_refused_before_writing(media_server: MediaServer,
     """A Content-Length over the cap raises DownloadTooLarge and creates no file."""
     limits = FetchLimits(max_bytes=100_000)
     with pytest.raises(DownloadTooLarge) as caught:
-        download(media_server.url(unique("/jfk.flac")), tmp_path / "source", limits, LOOPBACK)
+        download(media_server.url(unique("/jfk.flac")), tmp_path / "source",
+                 policy(limits=limits))
     assert caught.value.code == "file_too_large"
     assert not (tmp_path / "source").exists()
 
@@ -226,7 +237,7 @@ def test_non_http_schemes_are_refused(tmp_path: Path) -> None:
     for url in ("ftp://127.0.0.1/jfk.flac", "file:///etc/passwd", "gopher://127.0.0.1:70/",
                 "//127.0.0.1/jfk.flac", "http:///jfk.flac"):
         with pytest.raises(UrlRefused, match="Only http and https"):
-            download(url, tmp_path / "source", FetchLimits(), LOOPBACK)
+            download(url, tmp_path / "source", policy())
     assert not (tmp_path / "source").exists()
 
 
@@ -285,7 +296,7 @@ def test_streamed_body_over_the_cap_stops_at_the_cap(trick_server: ThreadingHTTP
     limits = FetchLimits(max_bytes=300_000)
     destination = tmp_path / "source"
     with pytest.raises(DownloadTooLarge):
-        download(_url(trick_server, "/stream?bytes=2000000"), destination, limits, LOOPBACK)
+        download(_url(trick_server, "/stream?bytes=2000000"), destination, policy(limits=limits))
     if destination.exists():
         assert destination.stat().st_size <= limits.max_bytes
 
@@ -294,7 +305,7 @@ def test_streamed_body_under_the_cap_arrives(trick_server: ThreadingHTTPServer,
                                             tmp_path: Path) -> None:
     """A body without Content-Length under the cap is saved whole, with our User-Agent."""
     destination = download(_url(trick_server, "/stream?bytes=123457"), tmp_path / "source",
-                           FetchLimits(max_bytes=300_000), LOOPBACK)
+                           policy(limits=FetchLimits(max_bytes=300_000))).path
     assert destination.stat().st_size == 123457
     assert ("/stream", USER_AGENT) in trick_server.seen  # type: ignore[attr-defined]
 
@@ -306,8 +317,7 @@ def test_redirect_to_metadata_address_is_refused(trick_server: ThreadingHTTPServ
     for target in ("http://169.254.169.254/latest/meta-data/", "http://[::1]:9/x",
                    "http://0x0a000001:9/x", "http://[::ffff:169.254.169.254]/"):
         with pytest.raises(UrlRefused):
-            download(_url(trick_server, f"/goto?to={target}"), tmp_path / "source",
-                     FetchLimits(), LOOPBACK)
+            download(_url(trick_server, f"/goto?to={target}"), tmp_path / "source", policy())
 
 
 def test_connection_refused_is_not_reported_as_a_timeout(tmp_path: Path) -> None:
@@ -317,8 +327,7 @@ def test_connection_refused_is_not_reported_as_a_timeout(tmp_path: Path) -> None
     FetchError ("Could not connect to ...", code fetch_failed)."""
     port = free_port()  # nothing listens there: loopback refuses at once
     with pytest.raises(FetchError) as caught:
-        download(f"http://127.0.0.1:{port}/jfk.flac", tmp_path / "source", FetchLimits(),
-                 LOOPBACK)
+        download(f"http://127.0.0.1:{port}/jfk.flac", tmp_path / "source", policy())
     assert not isinstance(caught.value, DownloadTimeout), caught.value.message
     assert caught.value.code == "fetch_failed"
     assert "Could not connect to 127.0.0.1" in caught.value.message
@@ -329,7 +338,7 @@ def test_redirect_to_non_http_scheme_is_refused(trick_server: ThreadingHTTPServe
     """A redirect to file:// is refused like a file:// URL."""
     with pytest.raises(UrlRefused):
         download(_url(trick_server, "/goto?to=file:///etc/passwd"), tmp_path / "source",
-                 FetchLimits(), LOOPBACK)
+                 policy())
 
 
 def test_redirect_loop_ends_with_a_fetch_error(trick_server: ThreadingHTTPServer,
@@ -337,6 +346,153 @@ def test_redirect_loop_ends_with_a_fetch_error(trick_server: ThreadingHTTPServer
     """A redirect loop stops after max_redirects + 1 requests with a FetchError."""
     limits = FetchLimits(max_redirects=3)
     with pytest.raises(FetchError, match="More than 3 redirects"):
-        download(_url(trick_server, "/loop"), tmp_path / "source", limits, LOOPBACK)
+        download(_url(trick_server, "/loop"), tmp_path / "source", policy(limits=limits))
     loops = [path for path, _agent in trick_server.seen if path == "/loop"]  # type: ignore[attr-defined]
     assert len(loops) == 4
+
+
+# --- Time, truncation, web pages, and connecting to what was checked -------------------------
+
+
+def test_slow_loris_body_is_ended_by_the_total_timeout(tmp_path: Path) -> None:
+    """A server that sends a body byte every 0.2 s never trips the 1 s read timeout; the
+    total timeout (1.5 s) ends it, with the total named in the message."""
+    limits = FetchLimits(read_timeout_s=1.0, total_timeout_s=1.5)
+    with Listener(behaviour=trickle_body(0.2)) as server:
+        started = time.monotonic()
+        with pytest.raises(DownloadTimeout, match=r"longer than 1\.5 s"):
+            download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
+    assert time.monotonic() - started < 10  # bounded; a read timeout alone never ends it
+
+
+def test_slow_loris_headers_are_ended_by_the_total_timeout(tmp_path: Path) -> None:
+    """A server that never finishes its headers (a header line every 0.2 s) is cut off at the
+    total timeout too: the watchdog shuts the socket, whatever phase the read is in."""
+    limits = FetchLimits(read_timeout_s=1.0, total_timeout_s=1.5)
+    with Listener(behaviour=trickle_headers(0.2)) as server:
+        started = time.monotonic()
+        with pytest.raises(DownloadTimeout, match=r"longer than 1\.5 s"):
+            download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
+    assert time.monotonic() - started < 10
+
+
+def test_silent_server_is_a_read_timeout(tmp_path: Path) -> None:
+    """A server that accepts and says nothing is a read timeout, named as such."""
+    def mute(connection: socket.socket, request: bytes, stop: threading.Event) -> None:
+        stop.wait(5)
+    limits = FetchLimits(read_timeout_s=0.5, total_timeout_s=30)
+    with Listener(behaviour=mute) as server, pytest.raises(DownloadTimeout) as caught:
+        download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
+    assert "silent for more than 0.5 s" in caught.value.message
+
+
+def test_download_cut_short_is_incomplete(tmp_path: Path) -> None:
+    """Fewer bytes than Content-Length declared: download_incomplete, with both counts."""
+    with Listener(behaviour=cut_short(declared=50_000, sent=20_000)) as server, \
+            pytest.raises(DownloadIncomplete) as caught:
+        download(server.url("/talk.flac"), tmp_path / "source", policy())
+    assert caught.value.code == "download_incomplete"
+    assert "of 50000 bytes" in caught.value.message
+
+
+@pytest.mark.parametrize("page", [
+    b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Log in</body></html>",
+    b"\xef\xbb\xbf\n  <html><body>Access denied</body></html>",
+    b"<!-- login --><HTML><BODY>x</BODY></HTML>",
+])
+def test_web_page_is_not_media_whatever_its_content_type(page: bytes, tmp_path: Path) -> None:
+    """A body that is an HTML document is refused as a web page even when the server calls it
+    audio/mpeg; nothing is left on disk."""
+    with Listener(behaviour=respond(page, content_type="audio/mpeg")) as server, \
+            pytest.raises(WebPageNotMedia) as caught:
+        download(server.url("/talk.mp3"), tmp_path / "source", policy())
+    assert caught.value.code == "link_is_web_page"
+    assert "web page" in caught.value.message and "upload" in caught.value.message
+    assert not (tmp_path / "source").exists()
+
+
+def test_media_served_as_text_html_is_still_media(tmp_path: Path) -> None:
+    """What a file is, is decided by its bytes: FLAC served as text/html downloads."""
+    flac = (FIXTURES / "jfk.flac").read_bytes()
+    with Listener(behaviour=respond(flac, content_type="text/html")) as server:
+        downloaded = download(server.url("/talk"), tmp_path / "source", policy())
+    assert downloaded.path.read_bytes() == flac
+    assert downloaded.size_bytes == len(flac)
+
+
+def test_connection_goes_to_the_checked_address_without_a_second_lookup(
+        tmp_path: Path) -> None:
+    """DNS rebinding: a resolver whose first answer is an allowed address and every later
+    answer a refused one. The fetcher resolves once per hop and connects to the first
+    answer; the refused listener never sees a connection."""
+    flac = (FIXTURES / "jfk.flac").read_bytes()
+    with Listener("127.0.0.1", respond(flac)) as allowed, \
+            Listener("127.0.0.2", respond(b"secret")) as refused:
+        answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 10)
+        calls: list[tuple[str, int]] = []
+
+        def rebinding_lookup(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+            calls.append((host, port))
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+        resolver = Resolver(Allowlist.parse(["127.0.0.1"]), lookup=rebinding_lookup)
+        fetched = download(f"http://media.example:{allowed.port}/talk.flac",
+                           tmp_path / "source", FetchPolicy(resolver=resolver))
+        assert fetched.path.read_bytes() == flac
+        assert calls == [("media.example", allowed.port)]
+        assert allowed.connections == 1 and refused.connections == 0
+        # The rebound answer is refused when it is the one given.
+        with pytest.raises(UrlRefused, match=r"127\.0\.0\.2 is loopback"):
+            download(f"http://media.example:{refused.port}/x", tmp_path / "again",
+                     FetchPolicy(resolver=resolver))
+        assert refused.connections == 0
+
+
+def test_connect_to_maps_a_host_onto_a_listener_and_is_still_checked(tmp_path: Path) -> None:
+    """VOXHOOK_FETCH_CONNECT_TO sends media.example:80 to a loopback listener; the mapped
+    address is checked like any other (refused unless allowlisted)."""
+    flac = (FIXTURES / "jfk.flac").read_bytes()
+    with Listener("127.0.0.1", respond(flac)) as server:
+        entry = f"media.example:80:127.0.0.1:{server.port}"
+        allowed = Resolver.from_settings(["127.0.0.1"], [entry])
+        fetched = download("http://media.example/talk.flac", tmp_path / "source",
+                           FetchPolicy(resolver=allowed))
+        assert fetched.path.read_bytes() == flac
+        refused = Resolver.from_settings([], [entry])
+        with pytest.raises(UrlRefused, match="loopback"):
+            download("http://media.example/talk.flac", tmp_path / "again",
+                     FetchPolicy(resolver=refused))
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize("entry", ["media.example:80", "media.example:80:127.0.0.1",
+                                   "media.example:x:127.0.0.1:80", "a:80:b:99999", ":80::81"])
+def test_malformed_connect_to_entries_are_named(entry: str) -> None:
+    """A connect-to entry that is not HOST:PORT:ADDRESS:PORT is a configuration error that
+    quotes the entry."""
+    with pytest.raises(ValueError, match="HOST:PORT:ADDRESS:PORT") as caught:
+        parse_connect_to([entry])
+    assert entry in str(caught.value)
+
+
+def test_connect_to_accepts_ipv6_in_brackets() -> None:
+    """IPv6 hosts and targets are written in brackets, as in URLs."""
+    mapping = parse_connect_to(["[2001:db8::1]:443:[::1]:8443", "Media.Example.:80:10.0.0.1:81"])
+    assert mapping == {("2001:db8::1", 443): ("::1", 8443),
+                       ("media.example", 80): ("10.0.0.1", 81)}
+
+
+def test_allowlisted_ipv6_address_is_fetched(tmp_path: Path) -> None:
+    """The fetcher connects to IPv6 addresses too (here ::1, allowlisted), with the bracketed
+    Host header, and counts as refused without the allowlist."""
+    try:
+        listener = Listener("::1", respond(FIXTURES.joinpath("jfk.flac").read_bytes()))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with listener:
+        fetched = download(listener.url("/talk.flac"), tmp_path / "source",
+                           policy(Allowlist.parse(["::1"])))
+        assert fetched.size_bytes == FIXTURES.joinpath("jfk.flac").stat().st_size
+        with pytest.raises(UrlRefused, match="loopback"):
+            download(listener.url("/talk.flac"), tmp_path / "again", policy(NOTHING))
+    assert listener.connections == 1

@@ -11,10 +11,14 @@ Hierarchy::
     │   ├── UrlRefused             scheme or address not allowed (SSRF guard)
     │   ├── HttpStatusError        the server answered 4xx/5xx (404 has its own message)
     │   ├── DownloadTooLarge       over VOXHOOK_MAX_DOWNLOAD_MB
-    │   └── DownloadTimeout        connect, read or total time exceeded
+    │   ├── DownloadTimeout        connect, read or total time exceeded
+    │   ├── DownloadIncomplete     the connection closed before the declared length arrived
+    │   ├── WebPageNotMedia        the link leads to a web page (private file, login wall)
+    │   └── UploadMissing          the uploaded file is gone (expired or deleted)
     ├── MediaError                 the bytes are not usable audio
     │   ├── EmptyMedia             nothing was downloaded, or no samples decoded
-    │   └── NotAudio               not a media file, or no audio track
+    │   ├── NotAudio               not a media file, or no audio track
+    │   └── AudioTooLong           longer than VOXHOOK_MAX_AUDIO_MINUTES
     ├── ModelUnavailable           the pipeline's model could not be loaded
     ├── JobTimedOut                the job ran past its deadline
     ├── WorkerLost                 the worker died mid-job, and its retry too
@@ -65,6 +69,18 @@ class DownloadTimeout(FetchError):
     code = "download_timeout"
 
 
+class DownloadIncomplete(FetchError):
+    code = "download_incomplete"
+
+
+class WebPageNotMedia(FetchError):
+    code = "link_is_web_page"
+
+
+class UploadMissing(FetchError):
+    code = "upload_missing"
+
+
 class MediaError(PipelineError):
     code = "unsupported_media"
 
@@ -75,6 +91,10 @@ class EmptyMedia(MediaError):
 
 class NotAudio(MediaError):
     code = "not_audio"
+
+
+class AudioTooLong(MediaError):
+    code = "audio_too_long"
 
 
 class ModelUnavailable(PipelineError):

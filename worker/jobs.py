@@ -9,8 +9,10 @@ crash) resumes only unfinished transcriptions, so a result is never overwritten.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis import Redis
 from rq.job import Job
@@ -18,13 +20,13 @@ from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
 from app.db import Database
-from app.models import Surface, Transcription, TranscriptionStatus, utcnow
-from app.netguard import Allowlist
+from app.models import Surface, Transcription, TranscriptionStatus, Upload, UploadStatus, utcnow
 from app.pipelines import PipelineCatalog
 from app.pricing import per_minute_cost_micro_usd, quickstart_cost_micro_usd
 from worker.deadline import extend_deadline
 from worker.diarization import SpeakerConstraints
 from worker.errors import InternalFailure, JobTimedOut, PipelineError, WorkerLost
+from worker.media import MediaStore
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
 
@@ -42,7 +44,7 @@ class WorkerContext:
     db: Database
     catalog: PipelineCatalog
     models: ModelCache
-    allowlist: Allowlist
+    media: MediaStore
     worker_name: str
 
 
@@ -68,9 +70,20 @@ def run_transcription(transcription_id: str) -> str:
     spec = _start(context, transcription_id)
     if spec is None:
         return "skipped"
+    work_dir = context.settings.data_dir / "media" / "work" / transcription_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(context, spec, work_dir)
+    finally:
+        _release_media(context, spec, work_dir)
+
+
+def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
+    transcription_id = spec.transcription_id
     hooks = _JobHooks(context, transcription_id)
     try:
-        outcome = run_pipeline(spec, context.models, context.settings, context.allowlist, hooks)
+        outcome = run_pipeline(spec, context.models, context.settings, context.media, hooks,
+                               work_dir)
     except PipelineError as exc:
         log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
         _finish_failed(context.db, transcription_id, exc)
@@ -142,12 +155,37 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
         row.progress = 0.0
         log.info("transcription %s started on %s (pipeline %s)", transcription_id,
                  context.worker_name, row.pipeline_code)
-        return JobSpec(transcription_id=row.id, url=row.url or "",
+        upload = session.get(Upload, row.upload_id) if row.upload_id else None
+        return JobSpec(transcription_id=row.id, url=row.url,
+                       upload_id=row.upload_id,
+                       upload_key=upload.storage_key if upload is not None else None,
                        pipeline_code=row.pipeline_code, language=row.language,
                        align=row.align or row.diarize, diarize=row.diarize,
                        speakers=SpeakerConstraints(exact=row.speaker_count,
                                                    minimum=row.min_speakers,
                                                    maximum=row.max_speakers))
+
+
+def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> None:
+    """The job has ended: delete its media, or keep it for the retention time and say
+    until when. A failure here is logged; it never changes the transcription's outcome."""
+    try:
+        kept = context.media.release(spec.media, work_dir, utcnow())
+        with context.db.session() as session:
+            row = session.get(Transcription, spec.transcription_id)
+            if row is not None and kept is not None:
+                row.media_key, row.media_delete_after = kept.key, kept.delete_after
+            upload = session.get(Upload, spec.upload_id) if spec.upload_id else None
+            if upload is not None and kept is None:
+                upload.status = UploadStatus.DELETED
+        if kept is not None:
+            log.info("transcription %s: media kept as %s until %s", spec.transcription_id,
+                     kept.key, kept.delete_after.isoformat(timespec="seconds"))
+    except Exception:
+        log.exception("transcription %s: its media could not be released",
+                      spec.transcription_id)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _finish_failed(database: Database, transcription_id: str, error: PipelineError) -> bool:

@@ -22,11 +22,13 @@ from rq.job import Job
 
 from app.config import Settings
 from app.db import Database
-from app.netguard import Allowlist
+from app.media_sweep import SweepSchedule, sweeps_here
 from app.pipelines import load_catalog
 from app.queue import WORKER_KEY_PREFIX, WorkerAnnouncement
+from app.storage import storage_from_settings
 from worker.deadline import ExtendableDeathPenalty
 from worker.jobs import WorkerContext, install_context
+from worker.media import MediaStore
 from worker.model_cache import ModelCache
 
 log = logging.getLogger("voxhook.worker")
@@ -65,6 +67,8 @@ class Heartbeat(threading.Thread):
         self.interval_s = interval_s
         self.key = WORKER_KEY_PREFIX + worker.name
         self.stopped = threading.Event()
+        #: Media sweeps, poked every beat (None: this worker leaves sweeping to the API).
+        self.sweeps: SweepSchedule | None = None
 
     def run(self) -> None:
         while True:
@@ -81,6 +85,8 @@ class Heartbeat(threading.Thread):
             self.worker.beat_for_running_job()
         except Exception as exc:  # Redis briefly away: try again next beat
             log.warning("heartbeat failed: %s", exc)
+        if self.sweeps is not None:
+            self.sweeps.poke()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -102,13 +108,15 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
     worker = TranscriptionWorker([settings.queue_name], connection=redis, name=name)
     heartbeat = Heartbeat(worker, models, redis, settings.worker_heartbeat_s)
     heartbeat.start()  # announces "loading" while the models load
+    database, storage = Database.from_settings(settings), storage_from_settings(settings)
+    if sweeps_here(settings):
+        heartbeat.sweeps = SweepSchedule(settings, database, storage)
     try:
         models.load_all()
         heartbeat.beat()
         install_context(WorkerContext(
-            settings=settings, db=Database.from_settings(settings), catalog=catalog,
-            models=models, allowlist=Allowlist.parse(settings.fetch_allowlist),
-            worker_name=name))
+            settings=settings, db=database, catalog=catalog, models=models, worker_name=name,
+            media=MediaStore.from_settings(settings, storage)))
         log.info("worker %s ready: %s", name, models.status())
         worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
     finally:

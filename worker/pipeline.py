@@ -8,7 +8,6 @@ in memory go to the speech model and to the diarizer.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +15,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.config import Settings
-from app.netguard import Allowlist
 from worker.assemble import build_result
 from worker.audio import decode
 from worker.diarization import SpeakerConstraints
-from worker.fetch import download
+from worker.media import MediaRef, MediaStore
 from worker.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
@@ -31,12 +29,20 @@ class JobSpec:
     """What to transcribe and how: the parts of a transcription row the pipeline needs."""
 
     transcription_id: str
-    url: str
+    #: The media: a URL to fetch, or an upload (its id and storage key).
+    url: str | None
     pipeline_code: str
     language: str | None
     align: bool
     diarize: bool = False
     speakers: SpeakerConstraints = field(default_factory=SpeakerConstraints)
+    upload_id: str | None = None
+    upload_key: str | None = None
+
+    @property
+    def media(self) -> MediaRef:
+        return MediaRef(self.transcription_id, url=self.url, upload_id=self.upload_id,
+                        upload_key=self.upload_key)
 
 
 #: Share of the progress bar the speech model fills when a diarizer runs after it.
@@ -61,22 +67,23 @@ class PipelineHooks(Protocol):
         """The engine has come this far (0..1) through the audio."""
 
 
-def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, allowlist: Allowlist,
-                 hooks: PipelineHooks) -> PipelineOutcome:
-    """Run one transcription; raises :class:`worker.errors.PipelineError` on user errors."""
+def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: MediaStore,
+                 hooks: PipelineHooks, work_dir: Path) -> PipelineOutcome:
+    """Run one transcription; raises :class:`worker.errors.PipelineError` on user errors.
+
+    The media is fetched into ``work_dir``, which the caller removes when the job ends (the
+    decoded audio reads single channels back from the file on demand).
+    """
     # Fail before downloading when a model this job needs cannot run.
     engine = models.engine(spec.pipeline_code)
     diarizer = models.diarizer(spec.pipeline_code) if spec.diarize else None
     stages = _Stopwatch()
-    media_dir = settings.data_dir / "media"
-    media_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{spec.transcription_id}-", dir=media_dir) as work:
-        with stages("fetch"):
-            path = download(spec.url, Path(work) / "source", settings.fetch_limits, allowlist)
-        with stages("decode"):
-            audio = decode(path)
-    log.info("transcription %s: %.2f s of audio decoded", spec.transcription_id,
-             audio.duration_s)
+    with stages("fetch"):
+        path = media.obtain(spec.media, work_dir)
+    with stages("decode"):
+        audio = decode(path, max_duration_s=settings.media_limits.max_audio_s)
+    log.info("transcription %s: %.2f s of audio decoded (%d channel(s))",
+             spec.transcription_id, audio.duration_s, audio.channel_count)
     hooks.on_audio(audio.duration_s)
     asr_share = ASR_SHARE_WHEN_DIARIZING if diarizer else 1.0
     with_words = spec.align or spec.diarize  # speakers are assigned word by word

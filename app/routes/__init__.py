@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -13,24 +14,96 @@ from app.auth import caller
 from app.errors import TranscriptionFailed, TranscriptionNotReady
 from app.exports import FORMATS, render
 from app.models import Surface, Transcription, TranscriptionStatus
+from app.routes.bodies import CreateBody, read_create_body
 from app.schemas import ApiErrorSchema
-from app.transcriptions import Idempotency, Renderer
+from app.transcriptions import Created, Idempotency, Renderer
 
 
-def respond_with_new_transcription(surface: Surface, payload: dict[str, Any],
-                                   render: Renderer) -> Response:
-    """The body of both surfaces' create views: idempotency, the service, the stored answer.
+def respond_with_new_transcription(surface: Surface, schema: type[Schema],
+                                   file_schema: type[Schema], render: Renderer) -> Response:
+    """The body of both surfaces' create views: the request's fields (and file), idempotency,
+    the service, the stored answer.
 
     The answer is already rendered (and may be a replay of the stored first answer), so it is
     sent as is rather than dumped again by flask-smorest.
     """
-    idempotency = Idempotency.from_request(
-        request.headers.get("Idempotency-Key"), request.method, request.path, payload)
-    service = current_app.extensions["voxhook"].transcriptions
-    status, body = service.create(caller(), surface, payload, render, idempotency)
-    response = jsonify(body)
-    response.status_code = status
+    body = read_create_body(schema, file_schema)
+    if body.file is None:
+        idempotency = Idempotency.from_request(
+            request.headers.get("Idempotency-Key"), request.method, request.path, body.fields)
+        service = current_app.extensions["voxhook"].transcriptions
+        created = service.create(caller(), surface, body.fields, render, idempotency)
+    else:
+        created = _create_with_file(surface, body, render)
+    response = jsonify(created.body)
+    response.status_code = created.status
     return response
+
+
+def _create_with_file(surface: Surface, body: CreateBody, render: Renderer) -> Created:
+    """A one-request upload: check everything that can be checked before the file is
+    stored, store it, then create the transcription exactly as for a two-step upload.
+
+    The idempotency fingerprint covers the fields and the file's size and SHA-256 (a retry
+    stores its file anew, with a new upload id). A file nobody ends up using (the creation
+    was refused, or it was a replay) is deleted at once.
+    """
+    services = current_app.extensions["voxhook"]
+    assert body.file is not None
+    services.transcriptions.check(body.fields)
+    key = Idempotency.check_key(request.headers.get("Idempotency-Key"))
+    upload = body.file.store(services.uploads, caller())
+    identity = {**body.fields, "file": {"size_bytes": upload.size_bytes,
+                                        "sha256": upload.sha256}}
+    try:
+        created = services.transcriptions.create(
+            caller(), surface, {**body.fields, "upload_id": upload.id}, render,
+            Idempotency.from_request(key, request.method, request.path, identity))
+    except BaseException:
+        services.uploads.discard(upload.id)
+        raise
+    if created.replayed:
+        services.uploads.discard(upload.id)
+    return created
+
+
+def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str, Any]:
+    """OpenAPI of a create view's three kinds of request body (flask-smorest describes one
+    JSON body; a file with form fields, or a raw body with query fields, is written here)."""
+    binary = {"type": "string", "format": "binary"}
+    raw = {"schema": binary}
+    return {
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": schema},
+            "multipart/form-data": {"schema": {"allOf": [file_schema, {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {**binary, "description": (
+                    "The audio or video file (a one-request upload). The other fields are "
+                    "form fields: true/false for booleans, digits for numbers; empty ones "
+                    "are ignored. Without a file part, the form fields are read like the "
+                    "JSON body.")}}}]}},
+            "audio/*": raw, "video/*": raw, "application/octet-stream": raw,
+        }},
+        "parameters": [{"in": "query", "schema": file_schema}],
+    }
+
+
+#: What the create views' docstrings say about the kinds of body (the OpenAPI description).
+BODY_KINDS = """Send JSON (the usual way), or upload the file in this very request (tools that
+hold a file in memory, such as n8n or Zapier): as ``multipart/form-data`` (a ``file`` part
+plus the fields as form fields: true/false, digits; empty ones are ignored), or as the raw
+body with the file's Content-Type (``audio/*``, ``video/*``, ``application/octet-stream``)
+and the fields as query parameters (those listed; they are ignored with JSON or multipart);
+``Content-Disposition: attachment; filename="…"`` names a raw file. With a file, ``url`` and
+``upload_id`` are refused; a file over the upload limit is a 413 ``file_too_large``, an empty
+one a 422 naming ``file``."""
+
+
+def with_body_kinds(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Append :data:`BODY_KINDS` to a create view's docstring (its OpenAPI description);
+    applied right above ``def``, before flask-smorest reads the docstring."""
+    view.__doc__ = inspect.cleandoc(view.__doc__ or "") + "\n\n" + BODY_KINDS
+    return view
 
 
 # --------------------------------------------------------------------------- exports

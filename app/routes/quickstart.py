@@ -11,16 +11,19 @@ from flask_smorest import Blueprint
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
 from app.routes import (
+    create_body_doc,
     document_export_errors,
     export_doc,
     respond_with_export,
     respond_with_new_transcription,
+    with_body_kinds,
 )
 from app.schemas import (
     ApiErrorSchema,
     ExportQuerySchema,
     QuickstartCreatedSchema,
     QuickstartCreateSchema,
+    QuickstartFileFieldsSchema,
     QuickstartTranscriptionSchema,
 )
 
@@ -37,17 +40,24 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 
 
 @blp.route("", methods=["POST"])
-@blp.arguments(QuickstartCreateSchema)
+@blp.doc(**create_body_doc(QuickstartCreateSchema, QuickstartFileFieldsSchema))
 @blp.response(200, QuickstartCreatedSchema)
+@blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
 @blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
-@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid; each is named.")
-def create(payload: dict[str, Any]):
-    """Start a transcription of the file at ``url``.
+@blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
+                  "the request is over the upload limit (max_bytes says it).")
+@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
+                  "an upload_id that cannot be used, or an empty file.")
+@with_body_kinds
+def create():
+    """Start a transcription of the file at ``url`` (or of an uploaded file).
 
     Answers at once with the id and status ``queued``; the file is fetched and transcribed in
-    the background. Send ``Idempotency-Key`` to make retries safe.
+    the background. Instead of ``url``, ``upload_id`` names a file sent through
+    POST /api/v1/uploads. Send ``Idempotency-Key`` to make retries safe.
     """
-    return respond_with_new_transcription(Surface.QUICKSTART, payload, _render_created)
+    return respond_with_new_transcription(Surface.QUICKSTART, QuickstartCreateSchema,
+                                          QuickstartFileFieldsSchema, _render_created)
 
 
 @blp.route("/<transcription_id>", methods=["GET"])

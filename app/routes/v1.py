@@ -10,16 +10,19 @@ from flask_smorest import Blueprint
 from app.auth import authenticate, caller
 from app.models import Surface, Transcription
 from app.routes import (
+    create_body_doc,
     document_export_errors,
     export_doc,
     respond_with_export,
     respond_with_new_transcription,
+    with_body_kinds,
 )
 from app.schemas import (
     ApiErrorSchema,
     ExportQuerySchema,
     PipelineListSchema,
     V1CreateSchema,
+    V1FileFieldsSchema,
     V1TranscriptionSchema,
 )
 
@@ -35,19 +38,28 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 
 
 @blp.route("/transcriptions", methods=["POST"])
-@blp.arguments(V1CreateSchema)
+@blp.doc(**create_body_doc(V1CreateSchema, V1FileFieldsSchema))
 @blp.response(201, V1TranscriptionSchema)
+@blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
 @blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
+                  "the request is over the upload limit (max_bytes says it).")
 @blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
-                  "an unknown pipeline_code (the codes are listed), or an Idempotency-Key "
-                  "reused with another body.")
-def create_transcription(payload: dict[str, Any]):
+                  "an unknown pipeline_code (the codes are listed), an upload_id that cannot "
+                  "be used (unknown, not uploaded yet, or used already: the message says what "
+                  "to do), an empty file, or an Idempotency-Key reused with another body.")
+@with_body_kinds
+def create_transcription():
     """Create a transcription; answers 201 with the transcription, status ``queued``.
 
-    With an ``Idempotency-Key`` header, a repeat of the same request answers the first
-    response again (same status, body and id) and creates nothing.
+    The audio comes from ``url`` (``source: "external_url"``) or from an upload
+    (``source: "upload"`` and the ``upload_id`` of POST /api/v1/uploads, once its file is
+    sent; each upload serves one transcription). With an ``Idempotency-Key`` header, a
+    repeat of the same request answers the first response again (same status, body and id)
+    and creates nothing.
     """
-    return respond_with_new_transcription(Surface.V1, payload, _render_created)
+    return respond_with_new_transcription(Surface.V1, V1CreateSchema, V1FileFieldsSchema,
+                                          _render_created)
 
 
 @blp.route("/transcriptions/<transcription_id>", methods=["GET"])

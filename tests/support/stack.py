@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,13 @@ class Stack:
             _signal_group(process, signal.SIGKILL)  # anything the leader left behind
         self.processes.clear()
 
+    def api_worker_pids(self) -> list[int]:
+        """The gunicorn worker processes of the API (children of ``voxhook api``, which
+        becomes the gunicorn master)."""
+        from tests.support.memory import child_pids
+
+        return child_pids(self.processes[0].pid)
+
     def log(self, name: str) -> str:
         path = self.data_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -154,6 +162,24 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"{what} not reached in {timeout_s} s:\n" + self.log("api")[-3000:]
                            + self.log("worker")[-3000:])
+
+
+@contextlib.contextmanager
+def running_stack(folder: Path, redis_url: str, pipelines_path: Path, *, workers: int = 1,
+                  ready_timeout_s: float = 120, **options: Any) -> Iterator[Stack]:
+    """A stack on SQLite under ``folder``: its API and ``workers`` workers started (and, with
+    workers, ready), all stopped on exit. ``options`` are Stack's other fields."""
+    instance = Stack(data_dir=folder / "data", database_url=f"sqlite:///{folder}/db.sqlite",
+                     redis_url=redis_url, pipelines_path=pipelines_path, **options)
+    try:
+        instance.start_api()
+        for number in range(workers):
+            instance.start_worker(f"worker-{number}" if number else "worker")
+        if workers:
+            instance.wait_ready(timeout_s=ready_timeout_s)
+        yield instance
+    finally:
+        instance.stop()
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
