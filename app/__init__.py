@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.media_sweep import SweepSchedule
     from app.pipelines import load_catalog
     from app.queue import JobQueue
-    from app.routes import health, quickstart, uploads, v1
+    from app.routes import account, admin, health, quickstart, uploads, v1
     from app.routes.bodies import SpoolingRequest
     from app.storage import storage_from_settings
     from app.transcriptions import TranscriptionService
@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     storage = storage_from_settings(settings)
     app.extensions["voxhook"] = Services(
         settings=settings, db=db, queue=queue, catalog=catalog, storage=storage,
-        transcriptions=TranscriptionService(db, queue, catalog),
+        transcriptions=TranscriptionService(db, queue, catalog, storage,
+                                            settings.media_limits.retention_s,
+                                            settings.billing_enforced),
         uploads=UploadService(db, storage, settings))
 
     api = Api(app, spec_kwargs={
@@ -90,7 +92,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "sk_live_… key"})
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (health.blp, quickstart.blp, v1.blp, uploads.blp, uploads.internal_blp):
+    api.spec.components.security_scheme("admin", admin.SECURITY_SCHEME)
+    for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, uploads.blp,
+                      uploads.internal_blp, admin.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     sweeps = SweepSchedule(settings, db, storage)

@@ -1,4 +1,5 @@
-"""The ``voxhook`` command: run the service or its parts, migrate, manage keys.
+"""The ``voxhook`` command: run the service or its parts, migrate, manage keys, accounts and
+money.
 
 ``serve`` runs everything on one machine; ``api`` and ``worker`` run the parts separately for a
 bigger deployment. The worker command imports the speech pipeline lazily, so nothing of it is
@@ -166,3 +167,205 @@ def media_sweep() -> None:
     report = sweep_media(settings, _database(settings), storage_from_settings(settings))
     click.echo(f"Deleted {report.total} media file(s): {report.retained} past retention, "
                f"{report.orphaned} orphaned, {report.unused_uploads} unused uploads.")
+
+
+# --------------------------------------------------------------------------- money
+
+
+def _migrated_database():
+    """The database, its schema brought up to date (money commands may be the first run)."""
+    from app.migrate import upgrade
+
+    database = _database(_settings())
+    upgrade(database)
+    return database
+
+
+def _usd(value: str | None, option: str, allow_negative: bool = False) -> int | None:
+    """A ``--usd``-style option as exact micro-dollars, or a usage error naming it."""
+    from app.wallet import InvalidAmount, parse_usd
+
+    if value is None:
+        return None
+    try:
+        return parse_usd(value, what="the amount", allow_negative=allow_negative)
+    except InvalidAmount as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _balance_lines(balances) -> list[str]:  # type: ignore[no-untyped-def]
+    from app.wallet import format_usd
+
+    return [
+        f"period          {balances.period}",
+        f"monthly credit  {format_usd(balances.monthly_credit)} USD",
+        f"credit left     {format_usd(balances.credit_remaining)} USD "
+        f"({format_usd(balances.held_credit)} held)",
+        f"top-up          {format_usd(balances.topup)} USD "
+        f"({format_usd(balances.held_topup)} held)",
+        f"available       {format_usd(balances.available)} USD",
+    ]
+
+
+@main.group()
+def accounts() -> None:
+    """Accounts (each has keys and a wallet)."""
+
+
+@accounts.command("create")
+@click.option("--name", required=True, help="Who the account is for.")
+@click.option("--id", "account_id", help="Its id (letters, digits, _ and -); default acct_….")
+@click.option("--monthly-credit-usd", default="0", show_default=True,
+              help="Credit granted every calendar month (UTC), e.g. 10.00; this month's at once.")
+def accounts_create(name: str, account_id: str | None, monthly_credit_usd: str) -> None:
+    """Create an account and print its id alone on standard output."""
+    from app.accounts import create_account
+    from app.wallet import WalletError, format_usd
+
+    monthly = _usd(monthly_credit_usd, "--monthly-credit-usd") or 0
+    try:
+        with _migrated_database().session() as session:
+            account = create_account(session, name, account_id, monthly)
+            created_id = account.id
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created account {created_id} ({name.strip()}), monthly credit "
+               f"{format_usd(monthly)} USD.", err=True)
+    click.echo(created_id)
+
+
+@accounts.command("list")
+def accounts_list() -> None:
+    """Every account with its wallet (USD)."""
+    from app.accounts import list_accounts
+    from app.wallet import balances, format_usd
+
+    with _migrated_database().session() as session:
+        click.echo("id\tname\tcreated_at\tmonthly_credit\tcredit_left\ttopup\theld\tavailable")
+        for account in list_accounts(session):
+            wallet = balances(session, account.id)
+            click.echo("\t".join([
+                account.id, account.name, account.created_at.isoformat(timespec="seconds"),
+                *(format_usd(amount) for amount in (
+                    wallet.monthly_credit, wallet.credit_remaining, wallet.topup, wallet.held,
+                    wallet.available))]))
+
+
+@main.group()
+def wallet() -> None:
+    """Money: top-ups, monthly credit, balances, and the ledger audit."""
+
+
+@wallet.command("topup")
+@click.argument("account_id")
+@click.option("--usd", required=True, help="Amount in USD, at least 5.00, e.g. 25.00.")
+@click.option("--note", help="Why, for the ledger (e.g. an invoice number).")
+def wallet_topup(account_id: str, usd: str, note: str | None) -> None:
+    """Add money to an account's top-up balance."""
+    from app.wallet import WalletError, format_usd, topup
+
+    amount = _usd(usd, "--usd")
+    assert amount is not None
+    try:
+        with _migrated_database().session() as session:
+            after = topup(session, account_id, amount, note=note)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Added {format_usd(amount)} USD to {account_id}; available now "
+               f"{format_usd(after.available)} USD.")
+
+
+@wallet.command("show")
+@click.argument("account_id")
+@click.option("--entries", "limit", default=10, show_default=True,
+              help="How many of the latest ledger entries to list.")
+def wallet_show(account_id: str, limit: int) -> None:
+    """An account's balances and its latest ledger entries."""
+    from app.wallet import WalletError, balances, entries, format_usd
+
+    try:
+        with _migrated_database().session() as session:
+            now = balances(session, account_id)
+            latest = entries(session, account_id, limit)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"account         {account_id}")
+    for line in _balance_lines(now):
+        click.echo(line)
+    if latest:
+        click.echo("\nid\tcreated_at\tkind\tpocket\tusd\ttranscription\tnote")
+    for entry in latest:
+        click.echo("\t".join([str(entry.id), entry.created_at.isoformat(timespec="seconds"),
+                              entry.kind, entry.pocket, format_usd(entry.amount_micro_usd),
+                              entry.transcription_id or "-", entry.note or ""]))
+
+
+@wallet.command("set-monthly-credit")
+@click.argument("account_id")
+@click.option("--usd", required=True, help="Credit per calendar month (UTC), e.g. 10.00.")
+def wallet_set_monthly_credit(account_id: str, usd: str) -> None:
+    """Change the monthly credit; this month counts as granted the new amount (what was
+    spent so far counts against it), later months are granted it."""
+    from app.wallet import WalletError, format_usd, set_monthly_credit
+
+    amount = _usd(usd, "--usd")
+    assert amount is not None
+    try:
+        with _migrated_database().session() as session:
+            after = set_monthly_credit(session, account_id, amount)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Monthly credit of {account_id} is now {format_usd(amount)} USD; credit left "
+               f"this month {format_usd(after.credit_remaining)} USD.")
+
+
+@wallet.command("adjust")
+@click.argument("account_id")
+@click.option("--pocket", type=click.Choice(["credit", "topup"]), required=True,
+              help="Which balance to correct.")
+@click.option("--usd", required=True, help="Signed amount, e.g. 2.50 or -1.25.")
+@click.option("--note", required=True, help="Why (kept in the ledger).")
+def wallet_adjust(account_id: str, pocket: str, usd: str, note: str) -> None:
+    """Correct a balance by a signed amount (never below what is held, so never below 0)."""
+    from app.wallet import WalletError, adjust, format_usd
+
+    amount = _usd(usd, "--usd", allow_negative=True)
+    assert amount is not None
+    try:
+        with _migrated_database().session() as session:
+            after = adjust(session, account_id, pocket, amount, note=note)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Adjusted the {pocket} balance of {account_id} by {format_usd(amount)} USD; "
+               f"available now {format_usd(after.available)} USD.")
+
+
+@wallet.command("refund")
+@click.argument("transcription_id")
+@click.option("--note", help="Why (kept in the ledger).")
+def wallet_refund(transcription_id: str, note: str | None) -> None:
+    """Give a charged transcription's cost back to its account."""
+    from app.wallet import WalletError, format_usd, refund
+
+    try:
+        with _migrated_database().session() as session:
+            amount = refund(session, transcription_id, note=note)
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not amount:
+        raise click.ClickException(f"{transcription_id} has no charge to refund (it was not "
+                                   "charged, or is refunded already)")
+    click.echo(f"Refunded {format_usd(amount)} USD for {transcription_id}.")
+
+
+@wallet.command("audit")
+def wallet_audit() -> None:
+    """Check that every balance follows from the ledger; exits 1 when something does not."""
+    from app.wallet import audit
+
+    report = audit(_migrated_database())
+    for problem in report.problems:
+        click.echo(f"PROBLEM: {problem}")
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)

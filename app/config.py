@@ -61,6 +61,8 @@ ENVIRONMENT = {
     "VOXHOOK_LOG_LEVEL": "DEBUG | INFO | WARNING (default INFO)",
     "VOXHOOK_PUBLIC_URL": "the URL clients reach the API at, shown by `serve`",
     "VOXHOOK_BILLING": "off (default: costs shown, nothing enforced) | on",
+    "VOXHOOK_ADMIN_TOKEN": "operator token for the admin API (/api/v1/admin: accounts, "
+    "top-ups, wallet audit), at least 32 characters; unset: the admin API is off",
     "VOXHOOK_API_WORKERS": "gunicorn processes (default 2)",
     "VOXHOOK_API_THREADS": "threads per gunicorn process (default 4)",
 }
@@ -169,6 +171,8 @@ class Settings:
     log_level: str = "INFO"
     public_url: str | None = None
     billing_enforced: bool = False
+    #: The operator's token for the admin API; empty: the admin API is off. Never shown.
+    admin_token: str = field(default="", repr=False)
     api_workers: int = 2
     api_threads: int = 4
     queue_name: str = "voxhook-transcriptions"
@@ -234,6 +238,7 @@ class Settings:
             log_level=(env.get("VOXHOOK_LOG_LEVEL") or "INFO").upper(),
             public_url=env.get("VOXHOOK_PUBLIC_URL") or None,
             billing_enforced=billing == "on",
+            admin_token=_admin_token(env),
             api_workers=_int(env, "VOXHOOK_API_WORKERS", 2),
             api_threads=_int(env, "VOXHOOK_API_THREADS", 4),
             queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
@@ -285,6 +290,8 @@ class Settings:
             env["VOXHOOK_SECRET_KEY"] = self.secret_key
         if self.internal_api_url:
             env["VOXHOOK_INTERNAL_API_URL"] = self.internal_api_url
+        if self.admin_token:
+            env["VOXHOOK_ADMIN_TOKEN"] = self.admin_token
         s3 = self.s3
         for name, value in (("BUCKET", s3.bucket), ("ENDPOINT_URL", s3.endpoint_url),
                             ("REGION", s3.region), ("PREFIX", s3.prefix),
@@ -320,6 +327,25 @@ def _number(env: Mapping[str, str], name: str, default: float,
     if not minimum <= value < float("inf"):
         raise ConfigError(f"{name} must be at least {minimum:g}, not {raw}")
     return value
+
+
+#: The shortest admin token accepted: it guards every account's money.
+ADMIN_TOKEN_MIN_LENGTH = 32
+
+
+def _admin_token(env: Mapping[str, str]) -> str:
+    """VOXHOOK_ADMIN_TOKEN, refused when short or when it looks like a customer key (which
+    would blur which of the two a leaked value is)."""
+    token = (env.get("VOXHOOK_ADMIN_TOKEN") or "").strip()
+    if not token:
+        return ""
+    if len(token) < ADMIN_TOKEN_MIN_LENGTH or any(c.isspace() for c in token):
+        raise ConfigError(f"VOXHOOK_ADMIN_TOKEN must be at least {ADMIN_TOKEN_MIN_LENGTH} "
+                          "characters without spaces; make one with `openssl rand -hex 32`")
+    if token.startswith("sk_live_"):
+        raise ConfigError("VOXHOOK_ADMIN_TOKEN must not look like a customer API key "
+                          "(sk_live_…); make one with `openssl rand -hex 32`")
+    return token
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:

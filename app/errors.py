@@ -22,12 +22,18 @@ Hierarchy::
     ├── TranscriptionNotReady    409 transcription_not_ready (status)
     ├── TranscriptionFailed      409 transcription_failed (status)
     ├── UploadAlreadyReceived    409 upload_already_received
+    ├── TranscriptionNotCancellable  409 transcription_not_cancellable (status)
     ├── SignedUrlError           403, a signed URL refused
     │   ├── UploadUrlInvalid     403 upload_url_invalid
     │   ├── UploadUrlExpired     403 upload_url_expired
     │   ├── DownloadUrlInvalid   403 download_url_invalid
     │   └── DownloadUrlExpired   403 download_url_expired
     ├── FileTooLarge             413 file_too_large (max_bytes)
+    ├── PaymentRequired          402 insufficient_balance (available_usd, required_usd)
+    ├── Forbidden                403 forbidden (e.g. a customer key on the admin API)
+    ├── AdminApiDisabled         403 admin_api_disabled (VOXHOOK_ADMIN_TOKEN is not set)
+    ├── AccountExists            409 account_exists
+    ├── BalanceTooLow            409 balance_too_low (an operator's adjustment below zero)
     └── ServiceUnavailable       503 service_unavailable
 """
 
@@ -263,3 +269,53 @@ def register_error_handlers(app: Flask) -> None:
             ApiError("The server failed to handle this request; try again, and tell the "
                      "operator if it keeps happening.")
         )
+
+
+# --------------------------------------------------------------------------- transcriptions
+
+
+class TranscriptionNotCancellable(ApiError):
+    """A cancel of a transcription that already ended (completed or failed): there is no
+    job left to stop. Carries ``status``; a repeat cancel of a cancelled one is not this
+    error (it answers the transcription again)."""
+
+    status = 409
+    code = "transcription_not_cancellable"
+
+
+# --------------------------------------------------------------------------- money, admin
+
+
+class PaymentRequired(ApiError):
+    """The account has nothing available to pay with (VOXHOOK_BILLING=on): say how much is
+    available and how to get more. ``available_usd``/``required_usd`` are exact strings."""
+
+    status = 402
+    code = "insufficient_balance"
+
+
+class Forbidden(ApiError):
+    """Authenticated, or recognisably trying, but not allowed here."""
+
+    status = 403
+    code = "forbidden"
+
+
+class AdminApiDisabled(ApiError):
+    """The admin API answers nothing until the operator sets VOXHOOK_ADMIN_TOKEN."""
+
+    status = 403
+    code = "admin_api_disabled"
+
+
+class AccountExists(ApiError):
+    status = 409
+    code = "account_exists"
+
+
+class BalanceTooLow(ApiError):
+    """An operator's adjustment would take a balance below what is held there (so below
+    zero); ``available_usd`` says how much may be taken."""
+
+    status = 409
+    code = "balance_too_low"

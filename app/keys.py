@@ -1,4 +1,5 @@
-"""API keys: creation, lookup, listing and revocation (used by the CLI and by auth).
+"""API keys: creation, lookup, listing and revocation (used by the CLI, by auth and by the
+account's own keys API, ``/api/v1/keys``).
 
 A key is ``sk_live_`` followed by 40 random URL-safe characters. It is shown once; the
 database keeps only its SHA-256. A fast hash is right here, unlike for passwords: the secret
@@ -82,6 +83,13 @@ def list_keys(session: Session, account_id: str | None = None) -> list[ApiKey]:
     if account_id is not None:
         query = query.where(ApiKey.account_id == account_id)
     return list(session.scalars(query))
+
+
+def find_account_key(session: Session, account_id: str, key_id: str) -> ApiKey | None:
+    """The account's key ``key_id``; None for an unknown id or another account's key (the
+    keys API answers both alike, so key ids of other accounts cannot be probed)."""
+    key = session.get(ApiKey, key_id)
+    return key if key is not None and key.account_id == account_id else None
 
 
 def revoke_key(session: Session, key_id: str) -> ApiKey:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ORPHAN_GRACE = timedelta(hours=1)
 #: Rows handled per sweep of each kind (the next sweep takes the rest).
 BATCH = 500
-_FINAL = (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
+_FINAL = tuple(status for status in TranscriptionStatus if status.is_final)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Tables: accounts, their API keys, uploads, transcriptions and idempotency records.
+"""Tables: accounts, their API keys, uploads, transcriptions, idempotency records, and the
+money: wallets, the ledger and reservations (``app/wallet.py`` is their only writer).
 
 Schema changes go through the Alembic migrations in ``app/migrations``; these classes and
 the newest migration must describe the same tables (a test compares them).
@@ -15,9 +16,11 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -44,16 +47,28 @@ class Base(DeclarativeBase):
 
 
 class TranscriptionStatus(enum.StrEnum):
-    """Where a transcription is; ``completed`` and ``failed`` are final."""
+    """Where a transcription is; ``completed``, ``failed`` and ``cancelled`` are final.
+
+    ``cancelled``: the user stopped it (``POST /api/v1/transcriptions/{id}/cancel``) while it
+    was queued or processing; it costs nothing. The Quickstart surface, whose contract knows
+    only the other four, shows it as ``failed`` with ``error_code`` ``cancelled``.
+    """
 
     QUEUED = "queued"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
-        return self in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
+        return self in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED,
+                        TranscriptionStatus.CANCELLED)
+
+    @classmethod
+    def unfinished(cls) -> tuple[TranscriptionStatus, ...]:
+        """The statuses a job can still leave (what a cancellation may stop)."""
+        return (cls.QUEUED, cls.PROCESSING)
 
 
 class UploadStatus(enum.StrEnum):
@@ -143,6 +158,11 @@ class Transcription(Base):
     """One request to transcribe a file, from creation to its result or error."""
 
     __tablename__ = "transcriptions"
+    __table_args__ = (
+        #: The listing's order within an account (GET /api/v1/transcriptions): newest first,
+        #: keyset-paginated on (created_at, id).
+        Index("ix_transcriptions_account_created_id", "account_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -158,6 +178,9 @@ class Transcription(Base):
     #: its storage key and when it is deleted; None when nothing is kept.
     media_key: Mapped[str | None] = mapped_column(String(200))
     media_delete_after: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    #: Set by DELETE: the transcript and media are gone and the API answers 404, but the row
+    #: keeps what was spent (key, duration, cost), so usage still adds up.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     pipeline_code: Mapped[str] = mapped_column(String(100))
     #: The ISO 639-1 code the client gave; None means detect.
     language: Mapped[str | None] = mapped_column(String(8))
@@ -199,3 +222,128 @@ class IdempotencyRecord(Base):
     response_body: Mapped[dict[str, Any]] = mapped_column(JSON)
     transcription_id: Mapped[str | None] = mapped_column(ForeignKey("transcriptions.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerKind(enum.StrEnum):
+    """Why money moved; every change of a balance is one ledger entry of one of these."""
+
+    #: The monthly credit granted at the start of a calendar month (positive, pocket credit).
+    CREDIT_GRANT = "credit_grant"
+    #: Monthly credit left unused when its month ended (negative, pocket credit).
+    CREDIT_EXPIRY = "credit_expiry"
+    #: Money the operator added to the top-up balance (positive, pocket topup).
+    TOPUP = "topup"
+    #: A finished transcription paid for (negative; one entry per pocket it drew on).
+    CHARGE = "charge"
+    #: A charge given back by the operator (positive).
+    REFUND = "refund"
+    #: An operator's correction, either sign.
+    ADJUSTMENT = "adjustment"
+
+
+class Pocket(enum.StrEnum):
+    """The two balances of a wallet; spending draws on ``credit`` first, then ``topup``."""
+
+    CREDIT = "credit"
+    TOPUP = "topup"
+
+
+class ReservationStatus(enum.StrEnum):
+    """``held`` → ``charged`` (the job completed) or ``released`` (it failed or was
+    cancelled); an operator may later turn ``charged`` into ``refunded``. Each change is a
+    conditional UPDATE from the status before, so it happens once however often it is tried."""
+
+    HELD = "held"
+    CHARGED = "charged"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+
+
+class Wallet(Base):
+    """An account's money, cached from the ledger (``voxhook wallet audit`` proves they agree).
+
+    Amounts are micro-dollars. ``held_*`` is the part of each balance promised to running
+    jobs; what can be spent is ``credit + topup - held_credit - held_topup``. The CHECK
+    constraints make a negative balance, or a hold larger than its balance, impossible even
+    for a buggy writer.
+    """
+
+    __tablename__ = "wallets"
+    __table_args__ = (
+        CheckConstraint("credit_micro_usd >= held_credit_micro_usd", name="ck_wallets_credit"),
+        CheckConstraint("topup_micro_usd >= held_topup_micro_usd", name="ck_wallets_topup"),
+        CheckConstraint("held_credit_micro_usd >= 0 AND held_topup_micro_usd >= 0",
+                        name="ck_wallets_held"),
+        CheckConstraint("monthly_credit_micro_usd >= 0", name="ck_wallets_monthly_credit"),
+    )
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    #: What is granted at the start of every calendar month (UTC); unused credit expires.
+    monthly_credit_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The month (``YYYY-MM``, UTC) of the last grant; None until the first one.
+    credit_period: Mapped[str | None] = mapped_column(String(7))
+    #: Monthly credit left this period (held part included).
+    credit_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    topup_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_credit_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_topup_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """One change of one balance (signed micro-dollars); never updated, never deleted.
+
+    ``transcription_id`` has no foreign key, so deleting a transcription keeps the money
+    history. The unique constraint makes a second charge (or refund) of one transcription
+    from one pocket impossible at the database level; NULL ids (grants, top-ups) never
+    collide.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("transcription_id", "kind", "pocket",
+                         name="uq_ledger_transcription_kind_pocket"),
+        Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    pocket: Mapped[str] = mapped_column(String(8))
+    amount_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    transcription_id: Mapped[str | None] = mapped_column(String(40))
+    #: The key whose job it was (charges, refunds): spend per key.
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    #: The month (``YYYY-MM``) a grant or expiry belongs to.
+    period: Mapped[str | None] = mapped_column(String(7))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reservation(Base):
+    """Money held for one transcription from when its cost is known until it ends.
+
+    The split between the pockets is decided when it is made (credit first) and charged or
+    released exactly as made. ``credit_period`` is the month whose credit it holds: credit
+    released after that month ended expires instead of returning.
+    """
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("from_credit_micro_usd >= 0 AND from_topup_micro_usd >= 0 AND "
+                        "amount_micro_usd = from_credit_micro_usd + from_topup_micro_usd",
+                        name="ck_reservations_split"),
+        Index("ix_reservations_account_id_status", "account_id", "status"),
+    )
+
+    transcription_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
+    amount_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    from_credit_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    from_topup_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    credit_period: Mapped[str | None] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.HELD)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -14,6 +14,8 @@ from typing import Any
 
 from redis import Redis
 from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from app.config import Settings
 
@@ -29,6 +31,8 @@ FAILURE_CALLBACK = "worker.jobs.on_job_failure"
 ABANDONED_JOB_RETRIES = 1
 #: How long a transcription's RQ job record is kept after it ends (the row is the truth).
 JOB_RECORD_TTL_S = 24 * 3600
+#: RQ states of a job no worker holds yet (a cancellation takes it off the queue).
+_WAITING = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,26 @@ class JobQueue:
             on_failure=Callback(FAILURE_CALLBACK),
         )
         log.info("transcription %s queued on %s", transcription_id, self.queue.name)
+
+    def cancel(self, transcription_id: str) -> bool:
+        """Take a transcription's job off the queue if no worker has started it; whether one
+        was taken off.
+
+        The job's record is deleted with it (the transcription's row says it was cancelled).
+        A job a worker already holds is left to that worker: it stops by itself once it
+        sees the row cancelled, and RQ's own bookkeeping of it stays consistent. Should a
+        worker pop the job in the same instant, it finds either no job or a final row, and
+        skips it.
+        """
+        try:
+            job = Job.fetch(transcription_id, connection=self.redis)
+        except NoSuchJobError:
+            return False
+        if job.get_status(refresh=False) not in _WAITING:
+            return False
+        job.delete(remove_from_queue=True)
+        log.info("transcription %s: its queued job was removed", transcription_id)
+        return True
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

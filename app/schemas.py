@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from app.exports import FORMATS
 from app.languages import is_iso_639_1
@@ -31,6 +40,15 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class StrictQueryBoolean(fields.Boolean):
+    """A boolean query parameter: ``true`` or ``false`` (any case) only, so that a typo is
+    refused instead of read as one or the other."""
+
+    truthy = {"true", "True", "TRUE"}
+    falsy = {"false", "False", "FALSE"}
+    default_error_messages = {"invalid": "Not a boolean: send true or false."}
 
 
 class UtcDateTime(fields.DateTime):
@@ -319,6 +337,103 @@ class ExportQuerySchema(Schema):
                   "text) or json (the same body as GET of the transcription)."})
 
 
+#: Every status of a transcription on the v1 surface, in the order a job goes through them.
+TRANSCRIPTION_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+#: The most items a page of a listing holds.
+MAX_PAGE_SIZE = 100
+
+
+class StatusListField(fields.List):
+    """One or several statuses: ``status=queued&status=failed`` or ``status=queued,failed``.
+
+    (A list, so that webargs hands over every repeat of the parameter.)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.String(metadata={"enum": list(TRANSCRIPTION_STATUSES)}),
+                         **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any
+                     ) -> list[str]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ValidationError("Not a list of statuses.")
+        statuses = [part.strip() for item in items for part in item.split(",") if part.strip()]
+        unknown = [status for status in statuses if status not in TRANSCRIPTION_STATUSES]
+        if unknown:
+            raise ValidationError(f"Unknown status {', '.join(map(repr, unknown))}: use one "
+                                  f"or several of {', '.join(TRANSCRIPTION_STATUSES)}.")
+        return list(dict.fromkeys(statuses))
+
+
+#: A time whose offset's '+' arrived as a space (an unencoded '+' in a query string).
+_SPACED_OFFSET = re.compile(r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+class InstantField(fields.Field):
+    """An ISO 8601 moment, loaded as a timezone-aware UTC datetime.
+
+    ``2026-01-31T09:30:00Z``, ``…+02:00``, or without an offset (taken as UTC); a date alone
+    (``2026-01-31``) is its midnight UTC. A ``+`` offset sent unencoded in a query string
+    (where it reads as a space) is understood too.
+    """
+
+    default_error_messages = {"invalid": (
+        "Not an ISO 8601 date or time: use e.g. 2026-01-31T09:30:00Z, "
+        "2026-01-31T11:30:00+02:00 or 2026-01-31 (midnight UTC).")}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        text = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+class TranscriptionListQuerySchema(Schema):
+    """Query of ``GET /api/v1/transcriptions``."""
+
+    class Meta:
+        unknown = RAISE  # a misspelt filter must not silently list everything
+
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(
+            min=1, max=MAX_PAGE_SIZE, error=f"Must be between 1 and {MAX_PAGE_SIZE}."),
+        metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE} (default 20)."})
+    starting_after = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=40), metadata={
+            "description": "A cursor: the id of the last item of the previous page (its "
+            "next_starting_after); the page holds the items that come after it, older ones. "
+            "It must be one of this account's transcriptions."})
+    status = StatusListField(load_default=list, metadata={
+        "description": "Only these statuses: repeat the parameter or separate them by "
+        f"commas ({', '.join(TRANSCRIPTION_STATUSES)})."})
+    created_after = InstantField(load_default=None, metadata={
+        "type": "string", "format": "date-time", "description": "Only those created at or "
+        "after this moment (inclusive). ISO 8601; without an offset, UTC; a date alone is "
+        "its midnight UTC."})
+    created_before = InstantField(load_default=None, metadata={
+        "type": "string", "format": "date-time", "description": "Only those created before "
+        "this moment (exclusive); same format as created_after."})
+    include_result = StrictQueryBoolean(load_default=True, metadata={
+        "description": "false leaves each transcription's result (the transcript, its "
+        "utterances and words) out of the page: smaller pages for pollers that need only "
+        "ids and statuses; GET /api/v1/transcriptions/{id} has the result."})
+
+    @validates_schema
+    def _window_is_not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        after, before = data.get("created_after"), data.get("created_before")
+        if after is not None and before is not None and after >= before:
+            message = (f"created_after ({after.isoformat()}) is not before created_before "
+                       f"({before.isoformat()}): nothing could match; swap them or drop one.")
+            raise ValidationError({"created_after": [message], "created_before": [message]})
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -394,8 +509,10 @@ class QuickstartTranscriptionSchema(Schema):
     """``GET /transcribe/{id}``: poll until status is 'completed' or 'failed'."""
 
     id = fields.String(required=True)
-    status = fields.String(required=True, metadata={
-        "description": "queued, processing, completed or failed."})
+    status = fields.Method("_status", required=True, metadata={
+        "type": "string", "enum": ["queued", "processing", "completed", "failed"],
+        "description": "queued, processing, completed or failed. A transcription cancelled "
+        "through the v1 surface is failed here, with error_code 'cancelled'."})
     progress = fields.Float(metadata={"description": "0..1 while processing; 1 when done."})
     audio_duration_seconds = fields.Float(allow_none=True)
     cost_cents = CentsField(attribute="cost_micro_usd", metadata={
@@ -406,6 +523,10 @@ class QuickstartTranscriptionSchema(Schema):
     result = fields.Nested(ResultSchema, allow_none=True)
     created_at = UtcDateTime()
     completed_at = UtcDateTime(allow_none=True)
+
+    def _status(self, transcription: Any) -> str:
+        """This contract's statuses end in completed or failed: a cancelled job failed."""
+        return "failed" if transcription.status == "cancelled" else transcription.status
 
 
 class UploadSchema(Schema):
@@ -469,7 +590,11 @@ class V1TranscriptionSchema(Schema):
     id = fields.String(required=True, metadata={"description": "tr_… (also found through "
                                                  "/transcribe/{id})."})
     object = fields.Constant("transcription")
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "enum": list(TRANSCRIPTION_STATUSES),
+        "description": "queued, processing, then completed, failed or cancelled (stopped by "
+        "POST /api/v1/transcriptions/{id}/cancel; error.code is 'cancelled', nothing is "
+        "charged)."})
     source = fields.String(metadata={"description": "external_url or upload."})
     url = fields.String(allow_none=True)
     upload_id = fields.String(allow_none=True, metadata={"description": "With source "
@@ -488,7 +613,8 @@ class V1TranscriptionSchema(Schema):
     cost_usd = UsdStringField(attribute="cost_micro_usd", metadata={
         "type": "string", "description": "Exact decimal dollars, the pipeline's price a "
         "minute prorated per second."})
-    error = fields.Method("_error", allow_none=True, metadata={"description": "On failed."})
+    error = fields.Method("_error", allow_none=True, metadata={
+        "description": "On failed (and cancelled): code and message."})
     result = fields.Nested(ResultSchema, allow_none=True)
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
@@ -498,6 +624,26 @@ class V1TranscriptionSchema(Schema):
         if not obj.error_code:
             return None
         return {"code": obj.error_code, "message": obj.error_message}
+
+
+class TranscriptionListSchema(Schema):
+    """``GET /api/v1/transcriptions``: one page, newest first."""
+
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(V1TranscriptionSchema), metadata={
+        "description": "Newest first: by created_at, then id, both descending. Without "
+        "result when include_result is false."})
+    has_more = fields.Boolean(metadata={"description": "Whether older items follow."})
+    next_starting_after = fields.String(allow_none=True, metadata={
+        "description": "Pass as starting_after for the next page; null on the last one."})
+
+
+class TranscriptionDeletedSchema(Schema):
+    """``DELETE /api/v1/transcriptions/{id}``."""
+
+    id = fields.String(required=True)
+    object = fields.Constant("transcription")
+    deleted = fields.Constant(True)
 
 
 class PipelineSchema(Schema):
@@ -514,6 +660,168 @@ class PipelineSchema(Schema):
 class PipelineListSchema(Schema):
     object = fields.Constant("list")
     data = fields.List(fields.Nested(PipelineSchema))
+
+
+# --------------------------------------------------------------------------- account
+
+
+def validate_key_name(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be empty: name the key after where it will be used.")
+    if len(value.strip()) > 200:
+        raise ValidationError("Must be at most 200 characters.")
+
+
+class ApiKeyCreateSchema(Schema):
+    """Body of ``POST /api/v1/keys``."""
+
+    name = fields.String(
+        required=True, validate=validate_key_name,
+        error_messages={"required": "Missing: name the key after where it will be used "
+                        "(e.g. 'zapier' or 'n8n-production'), so it can be told apart."},
+        metadata={"description": "What the key is for (1 to 200 characters; surrounding "
+                  "spaces are dropped)."})
+
+
+class ApiKeySchema(Schema):
+    """An API key as listed: never its secret, only its first characters."""
+
+    id = fields.String(required=True, metadata={"description": "key_…"})
+    object = fields.Constant("api_key")
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "The secret's first characters "
+                                     "(sk_live_ab12), to recognise it."})
+    created_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True, metadata={"description": "Null while active."})
+    active = fields.Boolean(attribute="is_active")
+
+
+class ApiKeyListedSchema(ApiKeySchema):
+    current = fields.Boolean(metadata={"description": "Whether this is the key making the "
+                                       "request."})
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    """``POST /api/v1/keys``: the only time the secret is shown."""
+
+    secret = fields.String(required=True, metadata={
+        "description": "The key itself (sk_live_…). Shown once: store it now; only its hash "
+        "is kept."})
+
+
+class ApiKeyListSchema(Schema):
+    object = fields.Constant("list")
+    data = fields.List(fields.Nested(ApiKeyListedSchema), metadata={
+        "description": "Oldest first, revoked ones included."})
+
+
+class MeAccountSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+class MeKeySchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    prefix = fields.String()
+
+
+class BalancesSchema(Schema):
+    """The wallet, in exact decimal dollars (strings)."""
+
+    monthly_credit_usd = fields.String(metadata={
+        "description": "Credit granted at the start of every calendar month (UTC)."})
+    credit_remaining_usd = fields.String(metadata={
+        "description": "Monthly credit left this month; spent first, expires at month end."})
+    topup_usd = fields.String(metadata={"description": "Top-up balance, spent after the "
+                                        "monthly credit; it does not expire."})
+    held_usd = fields.String(metadata={"description": "Held for transcriptions running now."})
+    available_usd = fields.String(metadata={
+        "description": "What new transcriptions can spend: credit and top-up, less held."})
+    period = fields.String(allow_none=True, metadata={
+        "description": "The month (YYYY-MM, UTC) the monthly credit belongs to."})
+
+
+class MeSchema(Schema):
+    """``GET /api/v1/me``."""
+
+    object = fields.Constant("me")
+    account = fields.Nested(MeAccountSchema)
+    key = fields.Nested(MeKeySchema, metadata={"description": "The key making the request."})
+    billing = fields.String(metadata={
+        "enum": ["on", "off"], "description": "on: transcriptions are paid from the wallet "
+        "and refused when it cannot pay; off: costs are computed and shown, nothing is "
+        "charged."})
+    balances = fields.Nested(BalancesSchema)
+
+
+#: The longest range GET /api/v1/usage answers, in days.
+MAX_USAGE_DAYS = 366
+#: The range it answers when none is given: the last 30 days (UTC), today included.
+DEFAULT_USAGE_DAYS = 30
+
+
+class UsageQuerySchema(Schema):
+    """Query of ``GET /api/v1/usage``: a range of UTC days, both ends included."""
+
+    class Meta:
+        unknown = RAISE
+
+    start = fields.Date(load_default=None, error_messages={
+        "invalid": "Not a date: use YYYY-MM-DD (a UTC day)."}, metadata={
+        "description": f"First day (YYYY-MM-DD, UTC), included; default: {DEFAULT_USAGE_DAYS} "
+        "days up to end."})
+    end = fields.Date(load_default=None, error_messages={
+        "invalid": "Not a date: use YYYY-MM-DD (a UTC day)."}, metadata={
+        "description": "Last day (YYYY-MM-DD, UTC), included; default: today (UTC)."})
+
+    @post_load
+    def _range(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Fill in the defaults, then check the range: in order, and not too long."""
+        end = data["end"] or datetime.now(UTC).date()
+        start = data["start"] or end - timedelta(days=DEFAULT_USAGE_DAYS - 1)
+        if start > end:
+            message = f"start ({start}) is after end ({end}): swap them, or give end too."
+            raise ValidationError({"start": [message], "end": [message]})
+        days = (end - start).days + 1
+        if days > MAX_USAGE_DAYS:
+            message = (f"The range {start}..{end} is {days} days long; ask for at most "
+                       f"{MAX_USAGE_DAYS} days at a time (give both start and end).")
+            raise ValidationError({"start": [message], "end": [message]})
+        return {"start": start, "end": end}
+
+
+class UsageFiguresSchema(Schema):
+    spend_usd = fields.String(metadata={"description": "Exact decimal dollars: the costs of "
+                                        "completed transcriptions."})
+    audio_seconds = fields.Float(metadata={"description": "Their audio, in seconds (to the "
+                                           "millisecond)."})
+    transcriptions = fields.Integer(metadata={"description": "How many completed."})
+
+
+class UsageDaySchema(UsageFiguresSchema):
+    date = fields.String(metadata={"description": "YYYY-MM-DD (UTC)."})
+
+
+class UsageKeySchema(Schema):
+    key = fields.Nested(ApiKeySchema)
+    total = fields.Nested(UsageFiguresSchema)
+    days = fields.List(fields.Nested(UsageDaySchema), metadata={
+        "description": "Days with usage only, oldest first."})
+
+
+class UsageSchema(Schema):
+    """``GET /api/v1/usage``."""
+
+    object = fields.Constant("usage")
+    start = fields.String(metadata={"description": "First day (UTC), included."})
+    end = fields.String(metadata={"description": "Last day (UTC), included."})
+    total = fields.Nested(UsageFiguresSchema, metadata={
+        "description": "The account's; the keys' totals add up to it exactly."})
+    days = fields.List(fields.Nested(UsageDaySchema), metadata={
+        "description": "The account's days with usage, oldest first."})
+    keys = fields.List(fields.Nested(UsageKeySchema), metadata={
+        "description": "Keys with usage in the range (revoked ones too), oldest key first."})
 
 
 class ErrorDetailSchema(Schema):

@@ -21,6 +21,7 @@ from app.db import Database
 from app.embedded_redis import EmbeddedRedis
 from app.keys import create_key
 from app.migrate import upgrade
+from app.models import Account
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.media_server import MediaServer
 from tests.support.stack import Client, Stack, tiny_pipelines_toml
@@ -131,9 +132,37 @@ def client(app):
 
 
 @pytest.fixture
-def api_key(database: Database) -> str:
+def key(database: Database) -> tuple[str, str]:
+    """(secret, key id) of a key named "tests" of the default account."""
     with database.session() as session:
-        return create_key(session, "tests").secret
+        created = create_key(session, "tests")
+        return created.secret, created.key.id
+
+
+@pytest.fixture
+def api_key(key: tuple[str, str]) -> str:
+    return key[0]
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    """Headers of the default account's key, v1 style."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def other(database: Database) -> tuple[dict[str, str], str]:
+    """(headers, key id) of a key of another account, ``acct_other``."""
+    with database.session() as session:
+        session.add(Account(id="acct_other", name="Other"))
+        session.flush()
+        created = create_key(session, "theirs", "acct_other")
+        return {"Authorization": f"Bearer {created.secret}"}, created.key.id
+
+
+@pytest.fixture
+def other_auth(other: tuple[dict[str, str], str]) -> dict[str, str]:
+    return other[0]
 
 
 def write_repeated_wav(source: Path, target: Path, times: int) -> None:

@@ -21,8 +21,7 @@ from rq import Queue
 from app import create_app
 from app.config import Settings, UploadSettings
 from app.db import Database
-from app.keys import create_key
-from app.models import Account, Transcription, Upload
+from app.models import Transcription, Upload
 from app.signing import UPLOAD, sign, signing_key
 from app.uploads import internal_download_url
 
@@ -39,20 +38,6 @@ QUICKSTART = "/transcribe"
 def settings(settings: Settings) -> Settings:
     """The shared test settings with a 2 MB upload limit."""
     return settings.with_overrides(uploads=UploadSettings(max_bytes=MAX_BYTES))
-
-
-@pytest.fixture
-def auth(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}"}
-
-
-@pytest.fixture
-def other_auth(database: Database) -> dict[str, str]:
-    """A key of another account."""
-    with database.session() as session:
-        session.add(Account(id="acct_other", name="Other"))
-        session.flush()
-        return {"Authorization": f"Bearer {create_key(session, 'other', 'acct_other').secret}"}
 
 
 def new_upload(client, auth, **body: Any) -> dict[str, Any]:

@@ -19,10 +19,14 @@ Hierarchy::
     │   ├── EmptyMedia             nothing was downloaded, or no samples decoded
     │   ├── NotAudio               not a media file, or no audio track
     │   └── AudioTooLong           longer than VOXHOOK_MAX_AUDIO_MINUTES
+    ├── InsufficientBalance        billing is on and the account cannot pay for the audio
     ├── ModelUnavailable           the pipeline's model could not be loaded
     ├── JobTimedOut                the job ran past its deadline
     ├── WorkerLost                 the worker died mid-job, and its retry too
     └── InternalFailure            a bug: the traceback is in the worker's log
+
+:class:`Cancelled` is not a failure: the user cancelled (or deleted) the transcription while
+it ran, and the job stops without recording anything more.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ class AudioTooLong(MediaError):
     code = "audio_too_long"
 
 
+class InsufficientBalance(PipelineError):
+    code = "insufficient_balance"
+
+
 class ModelUnavailable(PipelineError):
     code = "model_unavailable"
 
@@ -111,3 +119,7 @@ class WorkerLost(PipelineError):
 
 class InternalFailure(PipelineError):
     code = "internal_error"
+
+
+class Cancelled(Exception):
+    """The transcription was cancelled or deleted while its job ran: stop, record nothing."""

@@ -17,15 +17,25 @@ from pathlib import Path
 from redis import Redis
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
+from app import wallet
 from app.config import Settings
 from app.db import Database
 from app.models import Surface, Transcription, TranscriptionStatus, Upload, UploadStatus, utcnow
 from app.pipelines import PipelineCatalog
-from app.pricing import per_minute_cost_micro_usd, quickstart_cost_micro_usd
+from app.pricing import micro_usd_to_usd, per_minute_cost_micro_usd, quickstart_cost_micro_usd
 from worker.deadline import extend_deadline
 from worker.diarization import SpeakerConstraints
-from worker.errors import InternalFailure, JobTimedOut, PipelineError, WorkerLost
+from worker.errors import (
+    Cancelled,
+    InsufficientBalance,
+    InternalFailure,
+    JobTimedOut,
+    PipelineError,
+    WorkerLost,
+)
 from worker.media import MediaStore
 from worker.model_cache import ModelCache
 from worker.pipeline import JobSpec, run_pipeline
@@ -84,6 +94,11 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
     try:
         outcome = run_pipeline(spec, context.models, context.settings, context.media, hooks,
                                work_dir)
+    except Cancelled:
+        log.info("transcription %s: cancelled while running; stopped", transcription_id)
+        with context.db.session() as session:
+            wallet.release(session, transcription_id)
+        return TranscriptionStatus.CANCELLED
     except PipelineError as exc:
         log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
         _finish_failed(context.db, transcription_id, exc)
@@ -100,16 +115,20 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
             "The server failed while transcribing this file; the operator has the details "
             "in the worker's log. Try again later."))
         raise  # RQ records the traceback in its failed-job registry
+    # The result and the charge commit together: a crash leaves neither or both, and a
+    # retried job finds the row completed and skips it, so nothing is charged twice.
     with context.db.session() as session:
         row = session.get(Transcription, transcription_id)
-        if row is None:
-            return "deleted"
+        if row is None or row.status != TranscriptionStatus.PROCESSING:
+            wallet.release(session, transcription_id)  # deleted or cancelled meanwhile
+            return row.status if row is not None else "deleted"
         row.result = outcome.result
         row.progress = 1.0
         row.status = TranscriptionStatus.COMPLETED
         row.completed_at = utcnow()
-    log.info("transcription %s completed: %.2f s of audio", transcription_id,
-             outcome.duration_s)
+        charged = wallet.charge(session, transcription_id, row.completed_at)
+    log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
+             outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
 
 
@@ -141,18 +160,26 @@ def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float
 
 
 def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
+    """Claim the transcription for this worker, unless it is final (or gone).
+
+    One conditional UPDATE claims it, so a cancellation that lands at the same moment either
+    comes first (and the job is skipped) or after (and the running job notices it).
+    """
     with context.db.session() as session:
+        claimed = session.execute(
+            update(Transcription)
+            .where(Transcription.id == transcription_id,
+                   Transcription.status.in_(TranscriptionStatus.unfinished()))
+            .values(status=TranscriptionStatus.PROCESSING, started_at=utcnow(),
+                    worker_name=context.worker_name, progress=0.0)
+            .execution_options(synchronize_session=False))
         row = session.get(Transcription, transcription_id)
         if row is None:
             log.warning("transcription %s no longer exists; skipping", transcription_id)
             return None
-        if TranscriptionStatus(row.status).is_final:
+        if claimed.rowcount != 1:
             log.info("transcription %s is already %s; skipping", transcription_id, row.status)
             return None
-        row.status = TranscriptionStatus.PROCESSING
-        row.started_at = utcnow()
-        row.worker_name = context.worker_name
-        row.progress = 0.0
         log.info("transcription %s started on %s (pipeline %s)", transcription_id,
                  context.worker_name, row.pipeline_code)
         upload = session.get(Upload, row.upload_id) if row.upload_id else None
@@ -170,7 +197,11 @@ def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> Non
     """The job has ended: delete its media, or keep it for the retention time and say
     until when. A failure here is logged; it never changes the transcription's outcome."""
     try:
-        kept = context.media.release(spec.media, work_dir, utcnow())
+        with context.db.session() as session:
+            row = session.get(Transcription, spec.transcription_id)
+            gone = row is None or row.deleted_at is not None
+        # A transcription deleted mid-job has no row to record kept media on: delete it.
+        kept = context.media.release(spec.media, work_dir, utcnow(), keep=not gone)
         with context.db.session() as session:
             row = session.get(Transcription, spec.transcription_id)
             if row is not None and kept is not None:
@@ -195,12 +226,13 @@ def _finish_failed(database: Database, transcription_id: str, error: PipelineErr
     """
     with database.session() as session:
         row = session.get(Transcription, transcription_id)
+        wallet.release(session, transcription_id)  # a failed job costs nothing
         if row is None or TranscriptionStatus(row.status).is_final:
             return False
         row.status = TranscriptionStatus.FAILED
         row.error_code = error.code
         row.error_message = error.message
-        row.cost_micro_usd = None  # a failed job costs nothing
+        row.cost_micro_usd = None
         row.completed_at = utcnow()
         return True
 
@@ -214,19 +246,39 @@ class _JobHooks:
         self._last_write = 0.0
 
     def on_audio(self, duration_s: float) -> None:
+        """The duration is known: record it and the cost, and (billing on) reserve the cost,
+        so that the account pays for nothing it cannot afford."""
         extend_deadline(self.context.settings.job_timeouts.for_duration(duration_s))
         with self.context.db.session() as session:
-            row = session.get(Transcription, self.transcription_id)
-            if row is not None:
-                row.audio_duration_seconds = round(duration_s, 3)
-                row.cost_micro_usd = cost_micro_usd(self.context, row, duration_s)
+            row = self._running_row(session)
+            row.audio_duration_seconds = round(duration_s, 3)
+            row.cost_micro_usd = cost = cost_micro_usd(self.context, row, duration_s)
+            account_id, api_key_id = row.account_id, row.api_key_id
+        if not self.context.settings.billing_enforced:
+            return
+        try:
+            with self.context.db.session() as session:
+                wallet.reserve(session, account_id, api_key_id, self.transcription_id, cost,
+                               utcnow())
+        except wallet.InsufficientFunds as exc:
+            raise InsufficientBalance(
+                f"The audio is {duration_s:.0f} s long and costs "
+                f"{micro_usd_to_usd(cost)} USD, but the account has only "
+                f"{micro_usd_to_usd(exc.available_micro_usd)} USD available: top up the "
+                "wallet, or send a shorter file. Nothing was charged.") from exc
 
     def on_progress(self, fraction: float) -> None:
+        """Record progress (at most every PROGRESS_INTERVAL_S) and notice a cancellation."""
         now = time.monotonic()
         if now - self._last_write < PROGRESS_INTERVAL_S:
             return
         self._last_write = now
         with self.context.db.session() as session:
-            row = session.get(Transcription, self.transcription_id)
-            if row is not None and row.status == TranscriptionStatus.PROCESSING:
-                row.progress = round(min(fraction, 0.99), 3)
+            self._running_row(session).progress = round(min(fraction, 0.99), 3)
+
+    def _running_row(self, session: Session) -> Transcription:
+        """The row, still processing; :class:`Cancelled` when it was cancelled or deleted."""
+        row = session.get(Transcription, self.transcription_id)
+        if row is None or row.status != TranscriptionStatus.PROCESSING:
+            raise Cancelled(self.transcription_id)
+        return row

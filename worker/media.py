@@ -91,9 +91,13 @@ class MediaStore:
                     from exc
         return self._download_from_api(ref.upload_id, destination)
 
-    def release(self, ref: MediaRef, work_dir: Path, now: datetime) -> Kept | None:
-        """Delete the job's media, or keep it for the retention time; says what was kept."""
-        retention = self.settings.media_limits.retention_s
+    def release(self, ref: MediaRef, work_dir: Path, now: datetime,
+                keep: bool = True) -> Kept | None:
+        """Delete the job's media, or keep it for the retention time; says what was kept.
+
+        ``keep=False`` deletes whatever the retention time (the transcription is gone).
+        """
+        retention = self.settings.media_limits.retention_s if keep else 0
         if ref.is_upload:
             assert ref.upload_key is not None
             held_here = self.settings.s3.enabled or self.storage.exists(ref.upload_key)

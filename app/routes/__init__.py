@@ -52,6 +52,8 @@ def _create_with_file(surface: Surface, body: CreateBody, render: Renderer) -> C
     assert body.file is not None
     services.transcriptions.check(body.fields)
     key = Idempotency.check_key(request.headers.get("Idempotency-Key"))
+    if key is None:  # with a key, a replay answers first (create checks funds after it)
+        services.transcriptions.check_funds(caller())
     upload = body.file.store(services.uploads, caller())
     identity = {**body.fields, "file": {"size_bytes": upload.size_bytes,
                                         "sha256": upload.sha256}}
@@ -114,7 +116,7 @@ EXPORT_ERRORS = (
     (401, "Missing, unknown or revoked key."),
     (404, "No such transcription for this account."),
     (409, "Not completed: transcription_not_ready while queued or processing (poll, then ask "
-          "again), transcription_failed when it failed."),
+          "again), transcription_failed when it failed or was cancelled."),
     (422, "format is missing or unknown; the allowed values are listed."),
 )
 
@@ -171,6 +173,10 @@ def respond_with_export(transcription_id: str, format_name: str,
 def _check_exportable(transcription: Transcription, poll_path: str) -> None:
     """Only a completed transcription has a result to export."""
     status = transcription.status
+    if status == TranscriptionStatus.CANCELLED:
+        raise TranscriptionFailed(
+            f"Transcription '{transcription.id}' was cancelled, so there is nothing to export. "
+            "Create a new transcription.", status=str(status))
     if status == TranscriptionStatus.FAILED:
         raise TranscriptionFailed(
             f"Transcription '{transcription.id}' failed ({transcription.error_code}), so there "

@@ -44,6 +44,8 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 @blp.response(200, QuickstartCreatedSchema)
 @blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
 @blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(402, schema=ApiErrorSchema, description="insufficient_balance: billing is on "
+                  "and the account has nothing available; top up, then send again.")
 @blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
                   "the request is over the upload limit (max_bytes says it).")
 @blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "

@@ -203,11 +203,11 @@ class Client:
 
     def wait_final(self, path: str, timeout_s: float = 120, interval_s: float = 0.05
                    ) -> dict[str, Any]:
-        """Poll ``path`` until the transcription is completed or failed."""
+        """Poll ``path`` until the transcription is final (completed, failed, cancelled)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             body = self.get(path).json()
-            if body["status"] in ("completed", "failed"):
+            if body["status"] in ("completed", "failed", "cancelled"):
                 return body
             time.sleep(interval_s)
         raise TimeoutError(f"{path} did not finish in {timeout_s} s")
