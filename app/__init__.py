@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from app.storage import MediaStorage
     from app.transcriptions import TranscriptionService
     from app.uploads import UploadService
+    from app.webhooks import WebhookService
 
 API_VERSION = "1.0.0"
 
@@ -37,6 +38,7 @@ class Services:
     storage: MediaStorage
     transcriptions: TranscriptionService
     uploads: UploadService
+    webhooks: WebhookService
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -48,13 +50,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.db import Database
     from app.errors import register_error_handlers
     from app.media_sweep import SweepSchedule
+    from app.netguard import Resolver
     from app.pipelines import load_catalog
     from app.queue import JobQueue
-    from app.routes import account, admin, health, quickstart, uploads, v1
+    from app.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.routes.bodies import SpoolingRequest
+    from app.schemas import WebhookEventEnvelopeSchema
     from app.storage import storage_from_settings
     from app.transcriptions import TranscriptionService
     from app.uploads import UploadService
+    from app.webhook_doorbell import ring_doorbell
+    from app.webhooks import WebhookService
 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,
@@ -77,12 +83,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     queue = JobQueue(settings)
     catalog = load_catalog(settings)
     storage = storage_from_settings(settings)
+    # Webhook URLs meet the media fetcher's address rules (allowlist, connect-to).
+    resolver = Resolver.from_settings(settings.fetch_allowlist, settings.fetch_connect_to)
     app.extensions["voxhook"] = Services(
         settings=settings, db=db, queue=queue, catalog=catalog, storage=storage,
         transcriptions=TranscriptionService(db, queue, catalog, storage,
                                             settings.media_limits.retention_s,
-                                            settings.billing_enforced),
-        uploads=UploadService(db, storage, settings))
+                                            settings.billing_enforced, resolver),
+        uploads=UploadService(db, storage, settings),
+        webhooks=WebhookService(db, resolver, settings.webhooks.secret_overlap_s,
+                                lambda: ring_doorbell(queue.redis, settings)))
 
     api = Api(app, spec_kwargs={
         "info": {"description": "Self-hosted speech-to-text speaking two hosted "
@@ -93,9 +103,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         "bearer", {"type": "http", "scheme": "bearer", "description": "sk_live_… key"})
     api.spec.options["security"] = [{"bearer": []}]
     api.spec.components.security_scheme("admin", admin.SECURITY_SCHEME)
-    for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, uploads.blp,
-                      uploads.internal_blp, admin.blp):
+    for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, webhooks.blp,
+                      uploads.blp, uploads.internal_blp, admin.blp):
         api.register_blueprint(blueprint)
+    # What webhook endpoints receive: no view answers it, so it is named here.
+    api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
     register_error_handlers(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before

@@ -1,9 +1,9 @@
 """The ``voxhook`` command: run the service or its parts, migrate, manage keys, accounts and
 money.
 
-``serve`` runs everything on one machine; ``api`` and ``worker`` run the parts separately for a
-bigger deployment. The worker command imports the speech pipeline lazily, so nothing of it is
-loaded by the API's processes.
+``serve`` runs everything on one machine; ``api``, ``worker`` and ``webhook-worker`` run the parts
+separately for a bigger deployment. The worker commands import the ``worker`` package lazily,
+so nothing of it is loaded by the API's processes.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
-    """Everything on one machine: embedded Redis, SQLite, the API and one worker."""
+    """Everything on one machine: embedded Redis, SQLite, the API, one worker and the
+    webhook worker."""
     from app.serve import serve as run_all
 
     sys.exit(run_all(_settings(), host, port))
@@ -80,6 +81,14 @@ def worker(burst: bool) -> None:
     from worker.main import run_worker  # the only place `app` reaches into `worker`
 
     sys.exit(run_worker(_settings(), burst=burst))
+
+
+@main.command("webhook-worker")
+def webhook_worker() -> None:
+    """Send webhook deliveries (light: no model, no GPU), retrying on the configured schedule."""
+    from worker.webhook_worker import run_dispatcher
+
+    sys.exit(run_dispatcher(_settings()))
 
 
 @main.group()
@@ -369,3 +378,41 @@ def wallet_audit() -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhooks: each account's signing secret."""
+
+
+@webhooks.command("secret")
+@click.argument("account_id")
+@click.option("--rotate", is_flag=True, help="Replace the secret; the previous one keeps "
+              "signing (as a second signature) for a day, so receivers can switch.")
+def webhooks_secret(account_id: str, rotate: bool) -> None:
+    """Print an account's webhook signing secret (whsec_…) alone on standard output, making
+    it on first use; receivers verify deliveries with it."""
+    from app.errors import NotFound
+    from app.models import utcnow
+    from app.webhooks import rotate_secret, signing_secret
+
+    settings = _settings()
+    try:
+        with _migrated_database().session() as session:
+            if rotate:
+                found = rotate_secret(session, account_id, utcnow(),
+                                      settings.webhooks.secret_overlap_s)
+            else:
+                found = signing_secret(session, account_id, utcnow())
+    except NotFound as exc:
+        raise click.ClickException(f"{exc.message} (`voxhook accounts list` lists them)"
+                                   ) from exc
+    if rotate:
+        click.echo(f"Rotated the webhook signing secret of {account_id}.", err=True)
+    if found.previous_valid_until is not None:
+        click.echo("The previous secret also signs deliveries until "
+                   f"{found.previous_valid_until.isoformat(timespec='seconds')}.", err=True)
+    click.echo(found.secret)

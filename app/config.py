@@ -52,6 +52,11 @@ ENVIRONMENT = {
     "machines)",
     "VOXHOOK_INTERNAL_API_URL": "the API as workers on other machines reach it, to download "
     "uploaded files (default: VOXHOOK_PUBLIC_URL)",
+    "VOXHOOK_WEBHOOK_RETRY_SCHEDULE": "seconds between webhook attempts, comma-separated "
+    "(default 5,300,1800,7200,18000,36000,36000: about a day)",
+    "VOXHOOK_WEBHOOK_JITTER": "share by which each retry delay is spread either way "
+    "(default 0.1)",
+    "VOXHOOK_WEBHOOK_TIMEOUT_S": "seconds a webhook receiver has to answer (default 10)",
     "VOXHOOK_S3_BUCKET": "keep media in this S3-compatible bucket instead of the data directory",
     "VOXHOOK_S3_ENDPOINT_URL": "endpoint of a non-AWS S3-compatible service (MinIO, R2, …)",
     "VOXHOOK_S3_REGION": "the bucket's region (default us-east-1)",
@@ -125,6 +130,25 @@ class S3Settings:
         return bool(self.bucket)
 
 
+#: Seconds between webhook attempts (about a day in all), as Svix and Stripe space theirs.
+DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """How webhook deliveries are sent and retried."""
+
+    #: Delay before each retry; its length is the number of retries.
+    retry_schedule_s: tuple[float, ...] = DEFAULT_WEBHOOK_SCHEDULE
+    #: Each delay is spread by up to this share either way, so retries do not arrive in
+    #: lockstep after an outage.
+    jitter: float = 0.1
+    #: A receiver must answer within this many seconds.
+    timeout_s: float = 10.0
+    #: After a rotation, deliveries carry signatures by both secrets for this long.
+    secret_overlap_s: float = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class JobTimeouts:
     """How long a transcription job may run: a fixed allowance plus a share per audio second.
@@ -163,6 +187,7 @@ class Settings:
     media_limits: MediaLimits = field(default_factory=MediaLimits)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     s3: S3Settings = field(default_factory=S3Settings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     #: Signs upload and internal download URLs; empty: a key kept in the data directory
     #: (see :func:`app.signing.signing_key`). Never shown (``repr=False``).
     secret_key: str = field(default="", repr=False)
@@ -233,6 +258,11 @@ class Settings:
                 access_key_id=env.get("VOXHOOK_S3_ACCESS_KEY_ID") or None,
                 secret_access_key=env.get("VOXHOOK_S3_SECRET_ACCESS_KEY") or None,
             ),
+            webhooks=WebhookSettings(
+                retry_schedule_s=_schedule(env, "VOXHOOK_WEBHOOK_RETRY_SCHEDULE"),
+                jitter=_number(env, "VOXHOOK_WEBHOOK_JITTER", 0.1, minimum=0.0),
+                timeout_s=_number(env, "VOXHOOK_WEBHOOK_TIMEOUT_S", 10.0),
+            ),
             secret_key=env.get("VOXHOOK_SECRET_KEY") or "",
             internal_api_url=env.get("VOXHOOK_INTERNAL_API_URL") or None,
             log_level=(env.get("VOXHOOK_LOG_LEVEL") or "INFO").upper(),
@@ -268,6 +298,10 @@ class Settings:
             "VOXHOOK_MAX_UPLOAD_MB": str(self.uploads.max_bytes // (1024 * 1024)),
             "VOXHOOK_UPLOAD_URL_TTL_S": str(self.uploads.url_ttl_s),
             "VOXHOOK_UNUSED_UPLOAD_HOURS": str(self.uploads.unused_ttl_s / 3600),
+            "VOXHOOK_WEBHOOK_RETRY_SCHEDULE": ",".join(
+                f"{delay:g}" for delay in self.webhooks.retry_schedule_s),
+            "VOXHOOK_WEBHOOK_JITTER": str(self.webhooks.jitter),
+            "VOXHOOK_WEBHOOK_TIMEOUT_S": str(self.webhooks.timeout_s),
             "VOXHOOK_LOG_LEVEL": self.log_level,
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
@@ -346,6 +380,20 @@ def _admin_token(env: Mapping[str, str]) -> str:
         raise ConfigError("VOXHOOK_ADMIN_TOKEN must not look like a customer API key "
                           "(sk_live_…); make one with `openssl rand -hex 32`")
     return token
+
+
+def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
+    """Comma-separated seconds, each positive (unset or blank: the default schedule)."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return DEFAULT_WEBHOOK_SCHEDULE
+    try:
+        delays = tuple(float(item) for item in raw.split(",") if item.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated seconds, not {raw!r}") from None
+    if any(not 0 < delay < float("inf") for delay in delays):
+        raise ConfigError(f"{name} must list positive numbers of seconds, not {raw!r}")
+    return delays
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:

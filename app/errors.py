@@ -34,6 +34,8 @@ Hierarchy::
     ├── AdminApiDisabled         403 admin_api_disabled (VOXHOOK_ADMIN_TOKEN is not set)
     ├── AccountExists            409 account_exists
     ├── BalanceTooLow            409 balance_too_low (an operator's adjustment below zero)
+    ├── WebhookEndpointLimit     409 webhook_endpoint_limit (max_endpoints)
+    ├── DeliveryNotResendable    409 webhook_delivery_not_resendable (its endpoint is deleted)
     └── ServiceUnavailable       503 service_unavailable
 """
 
@@ -319,3 +321,22 @@ class BalanceTooLow(ApiError):
 
     status = 409
     code = "balance_too_low"
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class WebhookEndpointLimit(ApiError):
+    """An account already has as many webhook endpoints as it may (``max_endpoints``): each
+    event is sent to every one, so their number is bounded."""
+
+    status = 409
+    code = "webhook_endpoint_limit"
+
+
+class DeliveryNotResendable(ApiError):
+    """A resend of a delivery whose webhook endpoint was deleted: nothing may be sent there
+    any more."""
+
+    status = 409
+    code = "webhook_delivery_not_resendable"

@@ -1,8 +1,9 @@
 """``voxhook serve``: the whole service on one machine, from one command.
 
 Starts a private Redis (see :mod:`app.embedded_redis`), applies the migrations to SQLite (or
-the configured database), then runs the API under gunicorn and one worker as child processes,
-restarting a child that dies, until interrupted. Billing is not enforced in this mode.
+the configured database), then runs the API under gunicorn, one worker and the webhook worker
+as child processes, restarting a child that dies, until interrupted. Billing is not enforced
+in this mode.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Child:
 
 
 def serve(settings: Settings, host: str, port: int) -> int:
-    """Run Redis, the API and a worker until SIGINT/SIGTERM; returns the exit status."""
+    """Run Redis, the API, a worker and the webhook worker until SIGINT/SIGTERM; returns the
+    exit status."""
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
         children = [
             Child("api", gunicorn_command(settings, host, port), env),
             Child("worker", [sys.executable, "-m", "app", "worker"], env),
+            Child("webhooks", [sys.executable, "-m", "app", "webhook-worker"], env),
         ]
         for child in children:
             child.start()

@@ -48,10 +48,12 @@ from app.models import (
     new_id,
     utcnow,
 )
+from app.netguard import Resolver
 from app.pipelines import Pipeline, PipelineCatalog
 from app.queue import JobQueue
 from app.storage import MediaStorage
 from app.uploads import claim_upload, release_upload
+from app.webhooks import check_delivery_url
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +169,14 @@ class TranscriptionService:
 
     def __init__(self, db: Database, queue: JobQueue, catalog: PipelineCatalog,
                  storage: MediaStorage | None = None, media_retention_s: int = 0,
-                 billing_enforced: bool = False) -> None:
+                 billing_enforced: bool = False,
+                 webhook_resolver: Resolver | None = None) -> None:
         self.db = db
         self.queue = queue
         self.catalog = catalog
+        #: Checks a ``webhook_url`` against server-side request forgery when it is given
+        #: (the operator's allowlist and connect-to; default: public addresses only).
+        self.webhook_resolver = webhook_resolver or Resolver()
         #: VOXHOOK_BILLING=on: an account with nothing available is refused (402).
         self.billing_enforced = billing_enforced
         #: Where uploads are stored, and how long media is kept after its job ends
@@ -180,10 +186,13 @@ class TranscriptionService:
         self.media_retention_s = media_retention_s
 
     def check(self, payload: dict[str, Any]) -> Pipeline:
-        """The pipeline the request names, if it can do what is asked; a 422 otherwise.
-        (Also run before a one-request upload stores its file.)"""
+        """The pipeline the request names, if it can do what is asked, and a webhook_url
+        the service may post to; a 422 otherwise. (Also run before a one-request upload
+        stores its file.)"""
         pipeline = resolve_pipeline(self.catalog, payload.get("pipeline_code"))
         check_capabilities(pipeline, payload)
+        if payload.get("webhook_url"):
+            check_delivery_url(payload["webhook_url"], self.webhook_resolver, "webhook_url")
         return pipeline
 
     def create(self, caller: Caller, surface: Surface, payload: dict[str, Any],

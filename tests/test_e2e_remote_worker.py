@@ -9,6 +9,7 @@ Redis and ``VOXHOOK_SECRET_KEY``, as a real multi-machine deployment must.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,10 @@ pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +64,7 @@ def test_remote_worker_transcribes_an_upload_through_the_internal_url(
     client = Client(api.base_url, api.create_key())
     upload = client.post("/api/v1/uploads", json={"filename": "jfk.flac"}).json()
     assert requests.put(upload["upload_url"], data=AUDIO, timeout=30).status_code == 200
-    stored = [p for p in (api.data_dir / "media").rglob("*") if p.is_file()]
-    assert [p.read_bytes() for p in stored] == [AUDIO]
+    assert [p.read_bytes() for p in files_in(api.data_dir / "media")] == [AUDIO]
     created = client.post("/api/v1/transcriptions",
                           json={"source": "upload", "upload_id": upload["id"]})
     assert created.status_code == 201, created.text
@@ -68,12 +72,16 @@ def test_remote_worker_transcribes_an_upload_through_the_internal_url(
     assert body["status"] == "completed", body
     assert body["audio_duration_seconds"] == pytest.approx(11.0, abs=0.1)
     assert "/internal/media/" in api.log("api")  # fetched over HTTP, not from a shared disk
-    assert not [p for p in (worker.data_dir / "media").rglob("*") if p.is_file()]
+    # The worker's download goes with its work folder, just after the job's end commits.
+    deadline = time.monotonic() + 10
+    while files_in(worker.data_dir / "media") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not files_in(worker.data_dir / "media")
     # The API sweeps by itself after requests (at most every 5 minutes); the command sweeps
     # now, whichever comes first.
     swept = api.cli("media", "sweep")
     assert swept.stdout.startswith("Deleted "), swept.stdout + swept.stderr
-    assert not [p for p in (api.data_dir / "media").rglob("*") if p.is_file()]
+    assert not files_in(api.data_dir / "media")
 
 
 def test_internal_download_url_refuses_a_forged_signature(

@@ -97,12 +97,12 @@ def download(url: str, destination: Path, policy: FetchPolicy) -> Downloaded:
     if link.url != url:
         log.info("sharing link (%s) turned into a direct download", link.provider)
     deadline = time.monotonic() + limits.total_timeout_s
-    cookies = _Cookies()
+    cookies = Cookies()
     current = link.url
     confirmed = False
     redirects = 0
     while True:
-        with _Exchange(current, policy, deadline, cookies) as response:
+        with Exchange(current, policy, deadline, cookies) as response:
             if response.status in _REDIRECTS:
                 location = response.headers.get("Location")
                 if not location:
@@ -140,7 +140,7 @@ def _status_error(status: int, provider: str | None) -> HttpStatusError:
                            "downloadable.", status)
 
 
-class _Cookies:
+class Cookies:
     """Cookies set along a redirect chain, sent back to the host that set them (Drive's
     older confirmation flow needs its ``download_warning`` cookie)."""
 
@@ -160,15 +160,23 @@ class _Cookies:
                 self._by_host.setdefault(host, {})[name] = morsel.value
 
 
-class _Exchange:
-    """One request on its own connection to a checked address, under the total deadline."""
+class Exchange:
+    """One request on its own connection to a checked address, under the total deadline.
+
+    A context manager that answers the response (body not yet read). Media downloads GET
+    through it; webhook deliveries POST through it, so both get the same SSRF guard and the
+    same watchdog. Failures raise :class:`worker.errors.FetchError` subclasses.
+    """
 
     def __init__(self, url: str, policy: FetchPolicy, deadline: float,
-                 cookies: _Cookies) -> None:
+                 cookies: Cookies | None = None, method: str = "GET",
+                 body: bytes | None = None, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UrlRefused(f"Only http and https URLs can be fetched, not '{url[:100]}'.")
-        self.parts, self.policy, self.deadline, self.cookies = parts, policy, deadline, cookies
+        self.parts, self.policy, self.deadline = parts, policy, deadline
+        self.cookies = cookies or Cookies()
+        self.method, self.body, self.extra_headers = method, body, headers or {}
         self.host = parts.hostname
         self.expired = threading.Event()
         self._watchdog: threading.Timer | None = None
@@ -192,7 +200,7 @@ class _Exchange:
             self._connection = HTTPConnection(str(endpoint.address), endpoint.port,
                                               timeout=connect_timeout)
         headers = {"Host": _host_header(self.host, parts.port), "User-Agent": USER_AGENT,
-                   "Accept": "*/*"}
+                   "Accept": "*/*", **self.extra_headers}
         if cookie := self.cookies.header(self.host):
             headers["Cookie"] = cookie
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -201,7 +209,8 @@ class _Exchange:
             self._start_watchdog()
             # From now on the timeout bounds each read (urllib3 applies it to the socket).
             self._connection.timeout = limits.read_timeout_s
-            self._connection.request("GET", target, headers=headers, preload_content=False)
+            self._connection.request(self.method, target, body=self.body, headers=headers,
+                                     preload_content=False)
             response = self._connection.getresponse()
             self.check_deadline()  # a shut socket can look like the end of the headers
         except Exception as exc:
@@ -268,7 +277,7 @@ def _save(response: urllib3.BaseHTTPResponse, destination: Path, limits: FetchLi
           deadline: float) -> str | None:
     """Stream the body to ``destination``; returns the text of a web page instead of saving
     it when the body turns out to be HTML."""
-    exchange: _Exchange = response.exchange  # type: ignore[attr-defined]
+    exchange: Exchange = response.exchange  # type: ignore[attr-defined]
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
         raise DownloadTooLarge(_too_large(limits))

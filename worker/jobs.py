@@ -23,9 +23,19 @@ from sqlalchemy.orm import Session
 from app import wallet
 from app.config import Settings
 from app.db import Database
-from app.models import Surface, Transcription, TranscriptionStatus, Upload, UploadStatus, utcnow
+from app.models import (
+    Surface,
+    Transcription,
+    TranscriptionStatus,
+    Upload,
+    UploadStatus,
+    WebhookDelivery,
+    utcnow,
+)
 from app.pipelines import PipelineCatalog
 from app.pricing import micro_usd_to_usd, per_minute_cost_micro_usd, quickstart_cost_micro_usd
+from app.webhook_doorbell import ring_doorbell
+from app.webhook_events import record_transcription_event
 from worker.deadline import extend_deadline
 from worker.diarization import SpeakerConstraints
 from worker.errors import (
@@ -101,17 +111,17 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         return TranscriptionStatus.CANCELLED
     except PipelineError as exc:
         log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
-        _finish_failed(context.db, transcription_id, exc)
+        _finish_failed(context.db, context.settings, transcription_id, exc)
         return TranscriptionStatus.FAILED
     except JobTimeoutException:
         log.error("transcription %s ran past its deadline", transcription_id)
-        _finish_failed(context.db, transcription_id, JobTimedOut(
+        _finish_failed(context.db, context.settings, transcription_id, JobTimedOut(
             "The transcription took longer than allowed and was stopped: try again, or send "
             "a shorter file."))
         return TranscriptionStatus.FAILED
     except Exception:
         log.exception("transcription %s failed with an unexpected error", transcription_id)
-        _finish_failed(context.db, transcription_id, InternalFailure(
+        _finish_failed(context.db, context.settings, transcription_id, InternalFailure(
             "The server failed while transcribing this file; the operator has the details "
             "in the worker's log. Try again later."))
         raise  # RQ records the traceback in its failed-job registry
@@ -127,6 +137,8 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         row.status = TranscriptionStatus.COMPLETED
         row.completed_at = utcnow()
         charged = wallet.charge(session, transcription_id, row.completed_at)
+        announced = record_transcription_event(session, row, row.completed_at)
+    _ring(context.settings, announced)
     log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
              outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
@@ -144,8 +156,9 @@ def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseExcept
         log.warning("transcription %s: job lost (%s); RQ will retry it", job.id,
                     exc_type.__name__ if exc_type else "unknown")
         return
-    database = _context.db if _context else Database.from_settings(Settings.from_env())
-    if _finish_failed(database, job.id, WorkerLost(
+    settings = _context.settings if _context else Settings.from_env()
+    database = _context.db if _context else Database.from_settings(settings)
+    if _finish_failed(database, settings, job.id, WorkerLost(
             "The worker processing this file stopped before finishing (it crashed or was "
             "restarted); send the request again.")):
         log.error("transcription %s failed: its worker was lost", job.id)
@@ -219,7 +232,15 @@ def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> Non
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _finish_failed(database: Database, transcription_id: str, error: PipelineError) -> bool:
+def _ring(settings: Settings, announced: list[WebhookDelivery]) -> None:
+    """Wake the webhook dispatcher for deliveries just committed (it polls anyway)."""
+    if announced:
+        with Redis.from_url(settings.redis_url) as redis:
+            ring_doorbell(redis, settings)
+
+
+def _finish_failed(database: Database, settings: Settings, transcription_id: str,
+                   error: PipelineError) -> bool:
     """Fail the transcription with ``error``; a row already final is never overwritten.
 
     Returns whether the row was changed.
@@ -234,7 +255,9 @@ def _finish_failed(database: Database, transcription_id: str, error: PipelineErr
         row.error_message = error.message
         row.cost_micro_usd = None
         row.completed_at = utcnow()
-        return True
+        announced = record_transcription_event(session, row, row.completed_at)
+    _ring(settings, announced)
+    return True
 
 
 class _JobHooks:

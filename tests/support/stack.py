@@ -1,8 +1,9 @@
 """The whole service as real processes, for end-to-end tests and benchmarks.
 
-``Stack`` runs ``voxhook api`` (gunicorn) and ``voxhook worker`` as child processes against a
-given Redis and database, with a pipelines file naming a locally built model, and talks to
-them over HTTP like any client. Nothing in the service is patched.
+``Stack`` runs ``voxhook api`` (gunicorn), ``voxhook worker`` and, when a test asks,
+``voxhook webhook-worker`` as child processes against a given Redis and database, with a
+pipelines file naming a locally built model, and talks to them over HTTP like any client.
+Nothing in the service is patched.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ class Stack:
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         return self._spawn(name, ["worker"])
+
+    def start_webhook_worker(self, name: str = "webhooks") -> subprocess.Popen[bytes]:
+        """The webhook dispatcher (its log: ``log(name)``); it needs the schema, so start
+        the API (which migrates) first."""
+        return self._spawn(name, ["webhook-worker"])
 
     def wait_ready(self, timeout_s: float = 60) -> dict[str, Any]:
         """Wait until /readyz says ready (a worker has loaded every model)."""
