@@ -8,13 +8,19 @@ so nothing of it is loaded by the API's processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
 from app.config import ENVIRONMENT, ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def _settings() -> Settings:
@@ -190,6 +196,19 @@ def _migrated_database():
     return database
 
 
+@contextlib.contextmanager
+def _wallet_session() -> Iterator[Session]:
+    """A session of the migrated database for a money command, committed on success; a
+    wallet error becomes the command's error message (exit 1), not a traceback."""
+    from app.wallet import WalletError
+
+    try:
+        with _migrated_database().session() as session:
+            yield session
+    except WalletError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _usd(value: str | None, option: str, allow_negative: bool = False) -> int | None:
     """A ``--usd``-style option as exact micro-dollars, or a usage error naming it."""
     from app.wallet import InvalidAmount, parse_usd
@@ -229,15 +248,12 @@ def accounts() -> None:
 def accounts_create(name: str, account_id: str | None, monthly_credit_usd: str) -> None:
     """Create an account and print its id alone on standard output."""
     from app.accounts import create_account
-    from app.wallet import WalletError, format_usd
+    from app.wallet import format_usd
 
     monthly = _usd(monthly_credit_usd, "--monthly-credit-usd") or 0
-    try:
-        with _migrated_database().session() as session:
-            account = create_account(session, name, account_id, monthly)
-            created_id = account.id
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        account = create_account(session, name, account_id, monthly)
+        created_id = account.id
     click.echo(f"Created account {created_id} ({name.strip()}), monthly credit "
                f"{format_usd(monthly)} USD.", err=True)
     click.echo(created_id)
@@ -271,15 +287,12 @@ def wallet() -> None:
 @click.option("--note", help="Why, for the ledger (e.g. an invoice number).")
 def wallet_topup(account_id: str, usd: str, note: str | None) -> None:
     """Add money to an account's top-up balance."""
-    from app.wallet import WalletError, format_usd, topup
+    from app.wallet import format_usd, topup
 
     amount = _usd(usd, "--usd")
     assert amount is not None
-    try:
-        with _migrated_database().session() as session:
-            after = topup(session, account_id, amount, note=note)
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        after = topup(session, account_id, amount, note=note)
     click.echo(f"Added {format_usd(amount)} USD to {account_id}; available now "
                f"{format_usd(after.available)} USD.")
 
@@ -290,14 +303,11 @@ def wallet_topup(account_id: str, usd: str, note: str | None) -> None:
               help="How many of the latest ledger entries to list.")
 def wallet_show(account_id: str, limit: int) -> None:
     """An account's balances and its latest ledger entries."""
-    from app.wallet import WalletError, balances, entries, format_usd
+    from app.wallet import balances, entries, format_usd
 
-    try:
-        with _migrated_database().session() as session:
-            now = balances(session, account_id)
-            latest = entries(session, account_id, limit)
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        now = balances(session, account_id)
+        latest = entries(session, account_id, limit)
     click.echo(f"account         {account_id}")
     for line in _balance_lines(now):
         click.echo(line)
@@ -315,15 +325,12 @@ def wallet_show(account_id: str, limit: int) -> None:
 def wallet_set_monthly_credit(account_id: str, usd: str) -> None:
     """Change the monthly credit; this month counts as granted the new amount (what was
     spent so far counts against it), later months are granted it."""
-    from app.wallet import WalletError, format_usd, set_monthly_credit
+    from app.wallet import format_usd, set_monthly_credit
 
     amount = _usd(usd, "--usd")
     assert amount is not None
-    try:
-        with _migrated_database().session() as session:
-            after = set_monthly_credit(session, account_id, amount)
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        after = set_monthly_credit(session, account_id, amount)
     click.echo(f"Monthly credit of {account_id} is now {format_usd(amount)} USD; credit left "
                f"this month {format_usd(after.credit_remaining)} USD.")
 
@@ -336,15 +343,12 @@ def wallet_set_monthly_credit(account_id: str, usd: str) -> None:
 @click.option("--note", required=True, help="Why (kept in the ledger).")
 def wallet_adjust(account_id: str, pocket: str, usd: str, note: str) -> None:
     """Correct a balance by a signed amount (never below what is held, so never below 0)."""
-    from app.wallet import WalletError, adjust, format_usd
+    from app.wallet import adjust, format_usd
 
     amount = _usd(usd, "--usd", allow_negative=True)
     assert amount is not None
-    try:
-        with _migrated_database().session() as session:
-            after = adjust(session, account_id, pocket, amount, note=note)
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        after = adjust(session, account_id, pocket, amount, note=note)
     click.echo(f"Adjusted the {pocket} balance of {account_id} by {format_usd(amount)} USD; "
                f"available now {format_usd(after.available)} USD.")
 
@@ -354,13 +358,10 @@ def wallet_adjust(account_id: str, pocket: str, usd: str, note: str) -> None:
 @click.option("--note", help="Why (kept in the ledger).")
 def wallet_refund(transcription_id: str, note: str | None) -> None:
     """Give a charged transcription's cost back to its account."""
-    from app.wallet import WalletError, format_usd, refund
+    from app.wallet import format_usd, refund
 
-    try:
-        with _migrated_database().session() as session:
-            amount = refund(session, transcription_id, note=note)
-    except WalletError as exc:
-        raise click.ClickException(str(exc)) from exc
+    with _wallet_session() as session:
+        amount = refund(session, transcription_id, note=note)
     if not amount:
         raise click.ClickException(f"{transcription_id} has no charge to refund (it was not "
                                    "charged, or is refunded already)")
