@@ -3,10 +3,13 @@
 
     python3 run.py serve [--host 127.0.0.1] [--port 8000]   # the whole service
     python3 run.py test [pytest arguments]                   # the whole test suite
+    python3 run.py lock                                      # refresh requirements/*.txt
 
-Creates ``.venv`` beside this file, installs the project into it (again only when
-``pyproject.toml`` changed), then runs ``voxhook serve`` or pytest from it. Standard library
-only: this file runs before anything is installed.
+Creates ``.venv`` beside this file, installs the project's dependencies into it from the lock
+(``requirements/<set>.txt``: exact versions with hashes, made by ``run.py lock``) and the
+project itself without dependencies, again only when the lock or ``pyproject.toml`` changed,
+then runs ``voxhook serve`` or pytest from it. Standard library only: this file runs before
+anything is installed.
 
 Speaker diarization (pyannote.audio, on torch) is installed for the tests, and for ``serve``
 when ``VOXHOOK_WITH_DIARIZATION=1``. On a machine without an NVIDIA GPU, set
@@ -18,6 +21,7 @@ why torchaudio needs the step in :func:`ensure_cpu_torchaudio`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -30,53 +34,120 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-EXTRAS = {"serve": "postgres", "test": "test"}
+LOCKS = ROOT / "requirements"
+#: Which lock each command installs (``requirements/<name>.txt``).
+LOCK_OF = {"serve": "serve", "test": "test"}
 if os.environ.get("VOXHOOK_WITH_DIARIZATION", "").lower() in {"1", "true", "yes", "on"}:
-    EXTRAS["serve"] = "postgres,diarization"
-#: The torch release installed before anything that depends on torch, so that pip does not
-#: pick the newest (CUDA) build from PyPI for a CPU machine. A CPU build of this release is
-#: on PyTorch's CPU index; the GPU image pins its own (docker/Dockerfile).
-TORCH_VERSION = "2.13.0"
+    LOCK_OF["serve"] = "serve-diarization"
+#: Every lock ``run.py lock`` writes: its extras of pyproject.toml, and the torch build it pins
+#: (None: no torch). The CPU build is what tests, CI, laptops and ``serve`` use; the CUDA build
+#: (PyPI's default torch) is the GPU worker image's. All target Linux on x86_64, the platform
+#: the project supports (docs/deployment.md#dependencies).
+LOCK_SETS: dict[str, tuple[str, str | None]] = {
+    "serve": ("postgres", None),
+    "serve-diarization": ("postgres,diarization", "torch==2.13.0+cpu"),
+    "api-image": ("postgres,s3", None),
+    "worker-image": ("postgres,diarization,s3", "torch==2.13.0"),
+    "test": ("test", "torch==2.13.0+cpu"),
+}
+#: The tool that writes the locks (the one pinned tool run.py installs outside a lock).
+UV = "uv==0.13.9"
+#: Where a CPU build of torch comes from when the package index pip is configured with has none.
+TORCH_CPU_INDEX = os.environ.get("VOXHOOK_TORCH_INDEX_URL", "https://download.pytorch.org/whl/cpu")
+#: The first line of every lock: a digest of what pyproject.toml asks for, so a stale lock is
+#: noticed (tests/test_lock.py) and the environment reinstalled.
+DIGEST_PREFIX = "# pyproject-digest: "
 PIP_INSTALL = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
 #: pytest: 5 means no test was collected.
 PYTEST_NO_TESTS = 5
 
 
-def ensure_environment(extras: str) -> None:
-    """Create the virtual environment and install the project with ``extras`` if needed."""
+def pyproject_digest(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """A digest of the dependency tables of ``pyproject`` (what a lock is made from)."""
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text())["project"]
+    wanted = {"dependencies": project.get("dependencies", []),
+              "optional-dependencies": project.get("optional-dependencies", {}),
+              "requires-python": project.get("requires-python", ""), "sets": LOCK_SETS}
+    return hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()
+
+
+def ensure_environment(lock_name: str) -> None:
+    """Create the virtual environment and install the lock ``lock_name`` if needed."""
     if sys.version_info < (3, 11):  # noqa: UP036 - run.py runs under any system Python
         sys.exit(f"Voxhook needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
-    stamp = VENV / f".installed-{extras}"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    lock = LOCKS / f"{lock_name}.txt"
+    stamp = VENV / f".installed-{lock_name}"
+    wanted = hashlib.sha256(lock.read_bytes()
+                            + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted and PYTHON.exists():
         return
-    if not PYTHON.exists():
-        print(f"Creating a virtual environment in {VENV} …", file=sys.stderr)
-        try:
-            venv.EnvBuilder(with_pip=True).create(VENV)
-        except Exception as exc:  # Debian without python3-venv has no ensurepip
-            sys.exit(f"Could not create {VENV} ({exc}). On Debian/Ubuntu install the "
-                     "python3-venv package, then run this again.")
-    print(f"Installing Voxhook and its dependencies ({extras}) …", file=sys.stderr)
+    create_venv()
+    if not lock.read_text().startswith(DIGEST_PREFIX + pyproject_digest()):
+        print(f"warning: {lock.relative_to(ROOT)} was made from another pyproject.toml; "
+              "run `python3 run.py lock` to refresh it.", file=sys.stderr)
+    print(f"Installing Voxhook and its dependencies from {lock.relative_to(ROOT)} …",
+          file=sys.stderr)
     subprocess.run([*PIP_INSTALL, "--upgrade", "pip"], check=True)
-    with_diarization = extras == "test" or "diarization" in extras.split(",")
-    if with_diarization:
-        ensure_torch()
-    subprocess.run([*PIP_INSTALL, "-e", f"{ROOT}[{extras}]"], check=True)
-    if with_diarization:
+    install_lock = [*PIP_INSTALL, "--require-hashes", "--no-deps", "-r", str(lock)]
+    if subprocess.run(install_lock).returncode != 0:
+        # A CPU build of torch (a "+cpu" version) is on PyTorch's own index, not on PyPI.
+        print(f"Trying again with {TORCH_CPU_INDEX} for torch's CPU build …", file=sys.stderr)
+        subprocess.run([*install_lock, "--extra-index-url", TORCH_CPU_INDEX], check=True)
+    subprocess.run([*PIP_INSTALL, "--no-deps", "-e", str(ROOT)], check=True)
+    if "torch" in lock.read_text():
         ensure_cpu_torchaudio()
     stamp.write_text(wanted)
 
 
-def ensure_torch() -> None:
-    """Install :data:`TORCH_VERSION` unless some torch is already there (a GPU build stays)."""
-    if _venv_imports("torch"):
+def create_venv() -> None:
+    """Create ``.venv`` unless it is there."""
+    if PYTHON.exists():
         return
-    index = os.environ.get("VOXHOOK_TORCH_INDEX_URL")
-    extra = ["--extra-index-url", index] if index else []
-    print(f"Installing torch {TORCH_VERSION} {'from ' + index if index else ''}…",
-          file=sys.stderr)
-    subprocess.run([*PIP_INSTALL, *extra, f"torch=={TORCH_VERSION}"], check=True)
+    print(f"Creating a virtual environment in {VENV} …", file=sys.stderr)
+    try:
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    except Exception as exc:  # Debian without python3-venv has no ensurepip
+        sys.exit(f"Could not create {VENV} ({exc}). On Debian/Ubuntu install the "
+                 "python3-venv package, then run this again.")
+
+
+def write_locks() -> int:
+    """Resolve every set of :data:`LOCK_SETS` afresh into ``requirements/<name>.txt``."""
+    create_venv()
+    subprocess.run([*PIP_INSTALL, UV], check=True)
+    LOCKS.mkdir(exist_ok=True)
+    digest = pyproject_digest()
+    for name, (extras, torch) in LOCK_SETS.items():
+        target = LOCKS / f"{name}.txt"
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as override:
+            override.write(f"{torch}; sys_platform == 'linux' and platform_machine == 'x86_64'"
+                           if torch else "")
+            override.flush()
+            command = [str(BIN / "uv"), "pip", "compile", "pyproject.toml", "--quiet",
+                       "--universal", "--python-version", "3.11", "--generate-hashes",
+                       "--no-header", "--override", override.name, "-o", str(target),
+                       *[f"--extra={extra}" for extra in extras.split(",")]]
+            if torch and "+cpu" in torch:
+                command += _torch_cpu_source()
+            subprocess.run(command, cwd=ROOT, check=True)
+        body = target.read_text()
+        target.write_text(f"{DIGEST_PREFIX}{digest}\n# extras: {extras}; made by `python3 run.py "
+                          f"lock` ({UV}); do not edit.\n{body}")
+        print(f"wrote {target.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+def _torch_cpu_source() -> list[str]:
+    """uv's options to find torch's CPU build: a local wheel folder pip is configured with, if
+    one holds it (machines without PyTorch's index), else PyTorch's CPU index."""
+    configured = subprocess.run([str(PYTHON), "-m", "pip", "config", "get", "global.find-links"],
+                                capture_output=True, text=True).stdout.split()
+    for folder in configured:
+        if list(Path(folder).glob("torch-*+cpu-*.whl")):
+            return ["--find-links", folder]
+    return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
 
 
 def ensure_cpu_torchaudio() -> None:
@@ -131,20 +202,18 @@ def _copy_wheel_without_extension(source: Path, target: Path) -> None:
             new.writestr(item, data)
 
 
-def _venv_imports(module: str) -> bool:
-    return PYTHON.exists() and _venv_run(f"import {module}").returncode == 0
-
-
 def _venv_run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True)
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in EXTRAS:
+    if argv[:1] == ["lock"]:
+        return write_locks()
+    if not argv or argv[0] not in LOCK_OF:
         print(__doc__, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
-    ensure_environment(EXTRAS[command])
+    ensure_environment(LOCK_OF[command])
     env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "PYANNOTE_METRICS_ENABLED": "false"}
     if command == "serve":
         os.execve(str(BIN / "voxhook"), [str(BIN / "voxhook"), "serve", *rest], env)

@@ -52,9 +52,9 @@ class TranscriptionWorker(SimpleWorker):
 
     def beat_for_running_job(self) -> None:
         """Extend the worker's and the running job's heartbeats (called by the beat thread)."""
-        job = self.running_job
-        if job is not None and self.execution is not None:
-            self.maintain_heartbeats(job)
+        job, execution = self.running_job, self.execution
+        if job is not None and execution is not None:
+            self.maintain_heartbeats(job, execution)
 
 
 class Heartbeat(threading.Thread):
