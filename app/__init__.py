@@ -16,13 +16,13 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from app.config import Settings
-    from app.db import Database
-    from app.pipelines import PipelineCatalog
-    from app.queue import JobQueue
-    from app.storage import MediaStorage
-    from app.transcriptions import TranscriptionService
-    from app.uploads import UploadService
-    from app.webhooks import WebhookService
+    from app.media.storage import MediaStorage
+    from app.media.uploads import UploadService
+    from app.store.db import Database
+    from app.transcriptions.pipelines import PipelineCatalog
+    from app.transcriptions.queue import JobQueue
+    from app.transcriptions.service import TranscriptionService
+    from app.webhooks.service import WebhookService
 
 API_VERSION = "1.0.0"
 
@@ -46,21 +46,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
     from flask_smorest import Api
 
+    from app.api.bodies import SpoolingRequest
+    from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
+    from app.api.schemas import WebhookEventEnvelopeSchema
     from app.config import Settings
-    from app.db import Database
     from app.errors import register_error_handlers
-    from app.media_sweep import SweepSchedule
-    from app.netguard import Resolver
-    from app.pipelines import load_catalog
-    from app.queue import JobQueue
-    from app.routes import account, admin, health, quickstart, uploads, v1, webhooks
-    from app.routes.bodies import SpoolingRequest
-    from app.schemas import WebhookEventEnvelopeSchema
-    from app.storage import storage_from_settings
-    from app.transcriptions import TranscriptionService
-    from app.uploads import UploadService
-    from app.webhook_doorbell import ring_doorbell
-    from app.webhooks import WebhookService
+    from app.media.netguard import Resolver
+    from app.media.storage import storage_from_settings
+    from app.media.sweep import SweepSchedule
+    from app.media.uploads import UploadService
+    from app.store.db import Database
+    from app.transcriptions.pipelines import load_catalog
+    from app.transcriptions.queue import JobQueue
+    from app.transcriptions.service import TranscriptionService
+    from app.webhooks.doorbell import ring_doorbell
+    from app.webhooks.service import WebhookService
 
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,

@@ -1,5 +1,5 @@
 """``python -m app`` is the ``voxhook`` command (used by `serve` to start its children)."""
 
-from app.cli import main
+from app.ops.cli import main
 
 main()

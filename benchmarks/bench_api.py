@@ -46,7 +46,7 @@ from redis import Redis
 from rq import Queue
 
 from app.config import Settings
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from benchmarks.procstats import (
     Reaper,
     load_average,
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
 
 
 def _gunicorn_flags(stack: Stack) -> list[str]:
-    from app.cli import gunicorn_command
+    from app.ops.cli import gunicorn_command
 
     settings = Settings.from_env(stack.env)
     command = gunicorn_command(settings, "127.0.0.1", stack.port)

@@ -32,20 +32,25 @@ import numpy as np
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import worker.pipeline as pipeline_module
+import worker.speech.pipeline as pipeline_module
 from app.config import Settings
-from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
+from app.transcriptions.pipelines import (
+    DecodingOptions,
+    DiarizationConfig,
+    Pipeline,
+    PipelineCatalog,
+)
 from tests.support.media_server import MediaServer
 from tests.support.recording import SampleRecorder
 from tests.support.stack import REPO
 from tests.support.tiny_pyannote import build_tiny_diarization
 from tests.support.tiny_whisper import build_tiny_whisper
-from worker.asr import AsrEngine
-from worker.audio import decode
-from worker.diarization import Diarizer, SpeakerConstraints
-from worker.media import MediaStore
-from worker.model_cache import ModelCache
-from worker.pipeline import JobSpec, run_pipeline
+from worker.media.store import MediaStore
+from worker.speech.asr import AsrEngine
+from worker.speech.audio import decode
+from worker.speech.diarization import Diarizer, SpeakerConstraints
+from worker.speech.model_cache import ModelCache
+from worker.speech.pipeline import JobSpec, run_pipeline
 
 FIXTURES = REPO / "tests" / "fixtures"
 STAGES = ("fetch", "decode", "asr", "diarization", "assembly")

@@ -46,7 +46,7 @@ import requests
 from redis import Redis
 from rq.job import Job
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from benchmarks.procstats import CpuSnapshot, Reaper, load_average, run_with_cleanup
 from tests.support.media_server import MediaServer
 from tests.support.stack import REPO, Stack

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import requests
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from benchmarks.procstats import Reaper, load_average, run_with_cleanup
 from tests.support.memory import MB, MultipartBody, PatternBody, RssPeak
 from tests.support.stack import Stack, tiny_pipelines_toml

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app import create_app
+from app.billing.keys import create_key
 from app.config import MediaLimits, Settings
-from app.db import Database
-from app.embedded_redis import EmbeddedRedis
-from app.keys import create_key
-from app.migrate import upgrade
-from app.models import Account
+from app.ops.embedded_redis import EmbeddedRedis
+from app.store.db import Database
+from app.store.migrate import upgrade
+from app.store.models import Account
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.media_server import MediaServer
 from tests.support.stack import Client, Stack, tiny_pipelines_toml

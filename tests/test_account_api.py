@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from app import create_app, wallet
-from app.db import Database
-from app.models import LedgerEntry, LedgerKind, Transcription, new_id, utcnow
+from app import create_app
+from app.billing import wallet
+from app.store.db import Database
+from app.store.models import LedgerEntry, LedgerKind, Transcription, new_id, utcnow
 
 URL = "http://127.0.0.1:9/audio.mp3"
 PIPELINES = "/api/v1/pipelines"

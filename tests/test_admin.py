@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from app import create_app, wallet
-from app.accounts import create_account
+from app import create_app
+from app.billing import wallet
+from app.billing.accounts import create_account
+from app.billing.keys import create_key
 from app.config import ConfigError, Settings
-from app.keys import create_key
 
 TOKEN = "op-" + "7" * 40
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.asr import AsrOutput, AsrSegment, AsrWord
-from worker.assemble import build_result
+from worker.speech.asr import AsrOutput, AsrSegment, AsrWord
+from worker.speech.assemble import build_result
 
 #: Any float an engine could conceivably write, adversarial ones included.
 any_time = st.one_of(

@@ -13,8 +13,8 @@ import pytest
 from faster_whisper import decode_audio
 
 from tests.support import media_files
-from worker.audio import SAMPLE_RATE, DecodedAudio, decode
 from worker.errors import AudioTooLong, EmptyMedia, MediaError, NotAudio
+from worker.speech.audio import SAMPLE_RATE, DecodedAudio, decode
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Real lengths of the fixtures (SOURCES.md).
@@ -268,7 +268,7 @@ def test_truncated_flac_decodes_its_share_and_says_so(tmp_path: Path, jfk: np.nd
     """The first half of jfk.flac's bytes decodes to about half of its 11 s, the same samples
     as the start of the whole file, and the log says the file looks truncated."""
     path = media_files.truncated(tmp_path / "half.flac", 0.5)
-    with caplog.at_level(logging.WARNING, logger="worker.audio"):
+    with caplog.at_level(logging.WARNING, logger="worker.speech.audio"):
         audio = decode(path)
     assert audio.duration_s == pytest.approx(5.5, abs=0.6)
     head = len(audio.samples) - SAMPLE_RATE // 10  # the resampler's flush shapes the tail

@@ -10,8 +10,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from app.keys import create_key, revoke_key
-from app.models import Account, ApiKey, Transcription
+from app.billing.keys import create_key, revoke_key
+from app.store.models import Account, ApiKey, Transcription
 
 URL = "http://127.0.0.1:9/audio.mp3"
 

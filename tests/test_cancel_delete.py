@@ -23,8 +23,8 @@ from rq.job import Job
 from sqlalchemy import select
 
 from app.config import MediaLimits, Settings
-from app.db import Database
-from app.models import IdempotencyRecord, Transcription, Upload, utcnow
+from app.store.db import Database
+from app.store.models import IdempotencyRecord, Transcription, Upload, utcnow
 from tests.support.media_server import MediaServer
 from tests.support.stack import Client
 
@@ -155,7 +155,7 @@ def test_with_retention_a_cancelled_upload_is_kept_for_the_sweep(client, auth, s
                                                                  database, app):
     """VOXHOOK_MEDIA_RETENTION_HOURS applies to a cancelled job's media like to any job's."""
     from app import create_app
-    from app.media_sweep import sweep_media
+    from app.media.sweep import sweep_media
 
     kept = create_app(settings.with_overrides(
         media_limits=MediaLimits(sweep_interval_s=0, retention_s=3600))).test_client()

@@ -13,16 +13,21 @@ import numpy as np
 import pytest
 
 from app.config import Settings
-from app.pipelines import DecodingOptions, DiarizationConfig, Pipeline, PipelineCatalog
+from app.transcriptions.pipelines import (
+    DecodingOptions,
+    DiarizationConfig,
+    Pipeline,
+    PipelineCatalog,
+)
 from tests.support.media_server import MediaServer
 from tests.support.recording import SampleRecorder
-from worker.asr import AsrEngine
-from worker.audio import decode
-from worker.diarization import Diarizer, SpeakerConstraints, SpeakerTurn
 from worker.errors import ModelUnavailable
-from worker.media import MediaStore
-from worker.model_cache import ModelCache
-from worker.pipeline import JobSpec, run_pipeline
+from worker.media.store import MediaStore
+from worker.speech.asr import AsrEngine
+from worker.speech.audio import decode
+from worker.speech.diarization import Diarizer, SpeakerConstraints, SpeakerTurn
+from worker.speech.model_cache import ModelCache
+from worker.speech.pipeline import JobSpec, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -155,9 +160,9 @@ def test_without_pyannote_only_diarization_is_unavailable(tmp_path: Path,
         "raise ImportError(\"No module named 'pyannote.audio'\")\n")
     script = f"""
 import json
-from app.pipelines import PipelineCatalog
+from app.transcriptions.pipelines import PipelineCatalog
 from tests.test_diarization import diarizing_pipeline
-from worker.model_cache import ModelCache
+from worker.speech.model_cache import ModelCache
 from worker.errors import ModelUnavailable
 from pathlib import Path
 cache = ModelCache(PipelineCatalog((diarizing_pipeline(Path({str(tiny_model)!r}),

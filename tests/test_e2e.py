@@ -15,7 +15,7 @@ import pytest
 from faster_whisper import WhisperModel
 from sqlalchemy import create_engine, func, select
 
-from app.models import Transcription
+from app.store.models import Transcription
 from tests.support.stack import Client, Stack
 
 FIXTURES = Path(__file__).parent / "fixtures"

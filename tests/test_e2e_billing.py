@@ -17,7 +17,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.media_server import MediaServer
 from tests.support.stack import Client, Stack, running_stack
 

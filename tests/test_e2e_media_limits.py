@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support import media_files
 from tests.support.listeners import Behaviour, Listener, trickle_body, trickle_headers
 from tests.support.media_server import MediaServer

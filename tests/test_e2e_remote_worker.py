@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.stack import Client, Stack
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.conftest import S3_KEY_ID, S3_SECRET
 from tests.support.stack import Client, Stack, running_stack
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from app.embedded_redis import EmbeddedRedis
-from app.netguard import Allowlist, Resolver, parse_connect_to
+from app.media.netguard import Allowlist, Resolver, parse_connect_to
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.sharing_hosts import SharingHosts
 from tests.support.stack import Client, Stack, running_stack
 from worker.errors import FetchError, HttpStatusError, WebPageNotMedia
-from worker.fetch import FetchPolicy, download
+from worker.media.fetch import FetchPolicy, download
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FLAC = (FIXTURES / "jfk.flac").read_bytes()

@@ -12,7 +12,7 @@ import pytest
 import srt
 import webvtt
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.conftest import drop_database, make_database_url
 from tests.support.stack import Client, Stack
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.listeners import Listener, redirector
 from tests.support.stack import Client, Stack, running_stack
 

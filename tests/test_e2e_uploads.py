@@ -23,8 +23,8 @@ import pytest
 import requests
 
 from app.config import Settings
-from app.embedded_redis import EmbeddedRedis
-from app.signing import UPLOAD, sign, signing_key
+from app.media.signing import UPLOAD, sign, signing_key
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.memory import MB, MultipartBody, PatternBody, RssPeak
 from tests.support.stack import Client, Stack, running_stack
 

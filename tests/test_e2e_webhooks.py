@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.listeners import Listener
 from tests.support.media_server import MediaServer
 from tests.support.receivers import Receiver, Reply

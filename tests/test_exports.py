@@ -15,7 +15,9 @@ import webvtt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.exports import (
+from app.billing.keys import create_key, find_active_key_ids
+from app.store.models import Account, Transcription, new_id, utcnow
+from app.transcriptions.exports import (
     CaptionLimits,
     Cue,
     build_cues,
@@ -25,8 +27,6 @@ from app.exports import (
     to_text,
     to_vtt,
 )
-from app.keys import create_key, find_active_key_ids
-from app.models import Account, Transcription, new_id, utcnow
 
 LIMITS = CaptionLimits()
 SPEAKERS = ["SPEAKER 1", "SPEAKER 2", "SPEAKER 3"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.db import Database
-from app.models import Transcription, new_id
+from app.store.db import Database
+from app.store.models import Transcription, new_id
 
 LIST = "/api/v1/transcriptions"
 URL = "http://127.0.0.1:9/audio.mp3"

@@ -7,11 +7,11 @@ from redis import Redis
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from app.models import Transcription
-from app.pipelines import load_catalog
+from app.store.models import Transcription
+from app.transcriptions.pipelines import load_catalog
 from worker.jobs import WorkerContext, install_context, on_job_failure
-from worker.media import MediaStore
-from worker.model_cache import ModelCache
+from worker.media.store import MediaStore
+from worker.speech.model_cache import ModelCache
 
 
 @pytest.fixture(autouse=True)

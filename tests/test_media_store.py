@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from app.billing.keys import create_key
 from app.config import MediaLimits, Settings
-from app.db import Database
-from app.keys import create_key
-from app.media_sweep import ORPHAN_GRACE, sweep_media
-from app.models import (
+from app.media.netguard import Allowlist, Resolver
+from app.media.storage import LocalStorage
+from app.media.sweep import ORPHAN_GRACE, sweep_media
+from app.store.db import Database
+from app.store.models import (
     Transcription,
     TranscriptionStatus,
     Upload,
@@ -24,12 +26,10 @@ from app.models import (
     new_id,
     utcnow,
 )
-from app.netguard import Allowlist, Resolver
-from app.storage import LocalStorage
 from tests.support.listeners import Listener, respond
 from worker.errors import UploadMissing
-from worker.fetch import FetchPolicy
-from worker.media import MediaRef, MediaStore, fetched_key
+from worker.media.fetch import FetchPolicy
+from worker.media.store import MediaRef, MediaStore, fetched_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FLAC = (FIXTURES / "jfk.flac").read_bytes()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from app.db import Database
-from app.migrate import current_revision, head_revision, upgrade
-from app.models import Base
+from app.store.db import Database
+from app.store.migrate import current_revision, head_revision, upgrade
+from app.store.models import Base
 
 
 def test_migrations_match_the_models(database: Database):

@@ -19,8 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app.config import FetchLimits
-from app.embedded_redis import free_port
-from app.netguard import (
+from app.media.netguard import (
     AddressRefused,
     Allowlist,
     Resolver,
@@ -29,6 +28,7 @@ from app.netguard import (
     refusal_reason,
     resolve_checked,
 )
+from app.ops.embedded_redis import free_port
 from tests.support.listeners import Listener, cut_short, respond, trickle_body, trickle_headers
 from tests.support.media_server import MediaServer
 from worker.errors import (
@@ -40,7 +40,7 @@ from worker.errors import (
     UrlRefused,
     WebPageNotMedia,
 )
-from worker.fetch import USER_AGENT, FetchPolicy, download
+from worker.media.fetch import USER_AGENT, FetchPolicy, download
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOOPBACK = Allowlist.parse(["127.0.0.1"])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, FetchLimits, Settings
-from app.languages import WHISPER_LANGUAGES
-from app.pipelines import (
+from app.transcriptions.languages import WHISPER_LANGUAGES
+from app.transcriptions.pipelines import (
     DEFAULT_MODEL,
     HOSTED_ALIASES,
     DecodingOptions,
@@ -264,7 +264,7 @@ def test_aliases_must_be_a_list() -> None:
     """BUG: ``aliases = "whisper"`` (a string, not a list) is accepted and split into the
     one-letter aliases w, h, i, s, p, e, r, because _parse_pipeline does
     ``tuple(str(a) for a in entry.get("aliases", ()))``. It must be a ConfigError."""
-    from app.pipelines import parse_catalog
+    from app.transcriptions.pipelines import parse_catalog
 
     document = {"pipeline": [{"code": "a", "model": "base", "aliases": "whisper"}]}
     with pytest.raises(ConfigError, match=r"pipeline #1 \(a\).*aliases"):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.pricing import (
+from app.billing.pricing import (
     billable_seconds,
     micro_usd_to_cents,
     micro_usd_to_usd,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from app.embedded_redis import free_port
+from app.ops.embedded_redis import free_port
 from tests.support.stack import REPO, Client
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.sharing_hosts import SharingHosts
-from worker.sharing import DirectLink, confirmation_url, direct_download_url, web_page_advice
+from worker.media.sharing import DirectLink, confirmation_url, direct_download_url, web_page_advice
 
 DRIVE_ID = "1aB2cD3eF4gH5iJ6kL7mN8oP9qR0sT_-u"
 DRIVE_DIRECT = f"https://drive.usercontent.google.com/download?id={DRIVE_ID}&export=download"

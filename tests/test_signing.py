@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.signing import (
+from app.media.signing import (
     DOWNLOAD,
     UPLOAD,
     SignatureExpired,

@@ -13,10 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.score_diarization import read_rttm
-from worker.asr import AsrOutput, AsrSegment, AsrWord
-from worker.assemble import build_result
-from worker.diarization import SpeakerConstraints, SpeakerTurn
-from worker.speakers import UtteranceRules, assign_speakers, number_speakers, utterance_breaks
+from worker.speech.asr import AsrOutput, AsrSegment, AsrWord
+from worker.speech.assemble import build_result
+from worker.speech.diarization import SpeakerConstraints, SpeakerTurn
+from worker.speech.speakers import (
+    UtteranceRules,
+    assign_speakers,
+    number_speakers,
+    utterance_breaks,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: sample.stm names the speakers; sample.rttm numbers them.

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from app.config import ConfigError, S3Settings, Settings
-from app.storage import (
+from app.media.storage import (
     LocalStorage,
     MediaStorage,
     ObjectMissing,
@@ -40,7 +40,7 @@ def s3_settings(endpoint: str, bucket: str) -> S3Settings:
 
 @pytest.fixture(scope="module")
 def s3_module_storage(s3_endpoint: str, bucket: str) -> MediaStorage:
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     return S3Storage(s3_settings(s3_endpoint, bucket))  # built once: a session is slow to make
 
@@ -237,7 +237,7 @@ def test_unsafe_keys_are_refused(storage: MediaStorage, key: str, tmp_path: Path
 
 def test_s3_keys_carry_the_prefix(s3_storage: MediaStorage, s3_endpoint: str, bucket: str,
                                   s3_admin: Any) -> None:
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     settings = s3_settings(s3_endpoint, bucket)
     s3_storage.save_stream("uploads/a", io.BytesIO(b"a"), max_bytes=1)
@@ -248,7 +248,7 @@ def test_s3_keys_carry_the_prefix(s3_storage: MediaStorage, s3_endpoint: str, bu
 
 
 def test_missing_bucket_is_a_clear_error(s3_endpoint: str, tmp_path: Path) -> None:
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     storage = S3Storage(s3_settings(s3_endpoint, "voxhook-no-such-bucket"))
     source = tmp_path / "f.bin"
@@ -270,20 +270,20 @@ def test_missing_bucket_is_a_clear_error(s3_endpoint: str, tmp_path: Path) -> No
 
 
 def test_half_configured_credentials_are_refused() -> None:
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     with pytest.raises(ConfigError, match="VOXHOOK_S3_SECRET_ACCESS_KEY"):
         S3Storage(S3Settings(bucket="b", access_key_id="only-the-id"))
 
 
 def test_repr_hides_the_secret(s3_endpoint: str) -> None:
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     assert SECRET not in repr(S3Storage(s3_settings(s3_endpoint, "b")))
 
 
 def test_storage_from_settings(tmp_path: Path) -> None:
-    s3_storage = pytest.importorskip("app.s3_storage")
+    s3_storage = pytest.importorskip("app.media.storage.s3")
     local = storage_from_settings(Settings(data_dir=tmp_path))
     assert isinstance(local, LocalStorage) and local.root == tmp_path / "media" / "store"
     # Constructing the S3 storage makes no request, so an unreachable endpoint is fine here.
@@ -303,7 +303,7 @@ def test_refused_credentials_say_what_to_check(s3_endpoint: str, operation: str,
     """moto accepts any credentials, so S3's refusal is stubbed on the client."""
     from botocore.stub import Stubber
 
-    from app.s3_storage import S3Storage
+    from app.media.storage.s3 import S3Storage
 
     storage = S3Storage(s3_settings(s3_endpoint, "media-bucket"))
     with Stubber(storage._client) as stub:

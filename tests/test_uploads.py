@@ -20,10 +20,10 @@ from rq import Queue
 
 from app import create_app
 from app.config import Settings, UploadSettings
-from app.db import Database
-from app.models import Transcription, Upload
-from app.signing import UPLOAD, sign, signing_key
-from app.uploads import internal_download_url
+from app.media.signing import UPLOAD, sign, signing_key
+from app.media.uploads import internal_download_url
+from app.store.db import Database
+from app.store.models import Transcription, Upload
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
@@ -493,8 +493,8 @@ def test_sweep_deletes_unused_files_and_expires_pending_uploads(client, auth, ap
                                                                 settings):
     from datetime import timedelta
 
-    from app.media_sweep import sweep_media
-    from app.models import utcnow
+    from app.media.sweep import sweep_media
+    from app.store.models import utcnow
 
     unused, used, pending = uploaded(client, auth), uploaded(client, auth), new_upload(client,
                                                                                        auth)

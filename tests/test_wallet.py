@@ -9,12 +9,18 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from app import wallet
-from app.accounts import AccountExists, create_account
-from app.db import Database
-from app.models import Account, LedgerEntry, Reservation
-from app.pricing import quickstart_cost_micro_usd
-from app.wallet import InsufficientFunds, InvalidAmount, UnknownAccount, format_usd, parse_usd
+from app.billing import wallet
+from app.billing.accounts import AccountExists, create_account
+from app.billing.pricing import quickstart_cost_micro_usd
+from app.billing.wallet import (
+    InsufficientFunds,
+    InvalidAmount,
+    UnknownAccount,
+    format_usd,
+    parse_usd,
+)
+from app.store.db import Database
+from app.store.models import Account, LedgerEntry, Reservation
 
 JAN = datetime(2027, 1, 10, 12, tzinfo=UTC)
 JAN_END = datetime(2027, 1, 31, 23, 59, 59, tzinfo=UTC)

@@ -30,11 +30,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from app import wallet
-from app.accounts import create_account
-from app.db import Database
-from app.models import LedgerEntry, Reservation
-from app.wallet import InsufficientFunds, period_of
+from app.billing import wallet
+from app.billing.accounts import create_account
+from app.billing.wallet import InsufficientFunds, period_of
+from app.store.db import Database
+from app.store.models import LedgerEntry, Reservation
 
 JAN = datetime(2027, 1, 10, tzinfo=UTC)
 FEB = datetime(2027, 2, 1, 0, 0, 1, tzinfo=UTC)
@@ -166,8 +166,8 @@ def test_a_charge_racing_a_release_and_repeated_reserves_settle_once(database):
 KILLED_WORKER = textwrap.dedent("""
     import os, signal, sys
     from datetime import UTC, datetime
-    from app import wallet
-    from app.db import Database
+    from app.billing import wallet
+    from app.store.db import Database
 
     database = Database(sys.argv[1])
     session = database.sessions()

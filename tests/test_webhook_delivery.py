@@ -20,9 +20,9 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from app.config import Settings, WebhookSettings
-from app.db import Database
-from app.embedded_redis import free_port
-from app.models import (
+from app.ops.embedded_redis import free_port
+from app.store.db import Database
+from app.store.models import (
     DEFAULT_ACCOUNT_ID,
     Account,
     DeliveryStatus,
@@ -32,13 +32,13 @@ from app.models import (
     new_id,
     utcnow,
 )
-from app.webhook_doorbell import ring_doorbell
-from app.webhook_signing import new_secret
+from app.webhooks.doorbell import ring_doorbell
+from app.webhooks.signing import new_secret
 from tests.support.listeners import Listener
 from tests.support.receivers import Receiver, Reply
 from tests.support.stack import REPO, Stack
-from worker.fetch import FetchPolicy
-from worker.webhook_delivery import (
+from worker.media.fetch import FetchPolicy
+from worker.webhooks.delivery import (
     EXCERPT_BYTES,
     RETRY_AFTER_CAP_S,
     AttemptResult,
@@ -48,7 +48,7 @@ from worker.webhook_delivery import (
     next_delay,
     parse_retry_after,
 )
-from worker.webhook_worker import Dispatcher
+from worker.webhooks.dispatcher import Dispatcher
 
 BODY = '{"id":"tr_1","status":"completed","text":"Ask not — ☃"}'
 QUERY = "?sig=a%2Fb&x=1&x=2&empty=&plus=a+b&%7E=~"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Transcription, WebhookDelivery, utcnow
-from app.webhook_events import record_transcription_event
+from app.store.models import Transcription, WebhookDelivery, utcnow
+from app.webhooks.events import record_transcription_event
 
 QUICKSTART, V1 = "/transcribe", "/api/v1/transcriptions"
 MEDIA = "http://127.0.0.1:9/audio.mp3"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.webhook_signing import (
+from app.webhooks.signing import (
     headers,
     new_secret,
     secret_bytes,

@@ -22,7 +22,7 @@ from redis import Redis
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
-from app.models import (
+from app.store.models import (
     Account,
     Transcription,
     Upload,
@@ -30,10 +30,10 @@ from app.models import (
     WebhookDelivery,
     utcnow,
 )
-from app.webhook_doorbell import doorbell_key
-from app.webhook_events import record_transcription_event
-from app.webhook_secrets import signing_secrets
-from app.webhook_signing import headers as signed_headers
+from app.webhooks.doorbell import doorbell_key
+from app.webhooks.events import record_transcription_event
+from app.webhooks.secrets import signing_secrets
+from app.webhooks.signing import headers as signed_headers
 from tests.support.listeners import Listener
 from tests.support.receivers import Receiver
 
@@ -143,7 +143,7 @@ def test_endpoint_bodies_are_checked_field_by_field(client, auth, body, field, s
 
 
 def test_an_account_has_a_bounded_number_of_endpoints(client, auth):
-    from app.webhooks import MAX_ENDPOINTS
+    from app.webhooks.service import MAX_ENDPOINTS
 
     for _ in range(MAX_ENDPOINTS):
         subscribe(client, auth)
@@ -326,7 +326,7 @@ def test_a_delivery_and_its_resend_reach_the_receiver_byte_for_byte(client, auth
                                                                    settings):
     """Through the real dispatcher: the query string untouched, the body as recorded, the
     same webhook-id again on resend, each signed with the account's secret."""
-    from worker.webhook_worker import Dispatcher
+    from worker.webhooks.dispatcher import Dispatcher
 
     secret = client.get("/api/v1/webhook_secret", headers=auth).get_json()["secret"]
     query = "?sig=a%2Fb&x=1&x=2&empty=&plus=a+b&%7E=~"

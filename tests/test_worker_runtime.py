@@ -17,15 +17,15 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from app.embedded_redis import EmbeddedRedis
-from app.pipelines import DecodingOptions, Pipeline, PipelineCatalog
-from app.queue import WORKER_KEY_PREFIX
+from app.ops.embedded_redis import EmbeddedRedis
+from app.transcriptions.pipelines import DecodingOptions, Pipeline, PipelineCatalog
+from app.transcriptions.queue import WORKER_KEY_PREFIX
 from tests.test_assemble import check_invariants
-from worker.asr import AsrEngine
-from worker.assemble import build_result
-from worker.audio import decode
 from worker.errors import ModelUnavailable
-from worker.model_cache import ModelCache
+from worker.speech.asr import AsrEngine
+from worker.speech.assemble import build_result
+from worker.speech.audio import decode
+from worker.speech.model_cache import ModelCache
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -146,9 +146,9 @@ def test_progress_never_goes_backwards_without_vad(tiny_model: Path) -> None:
 WORKER_SCRIPT = """
 import sys
 from redis import Redis
-from app.pipelines import PipelineCatalog
+from app.transcriptions.pipelines import PipelineCatalog
 from worker.main import Heartbeat, TranscriptionWorker
-from worker.model_cache import ModelCache
+from worker.speech.model_cache import ModelCache
 
 redis = Redis.from_url(sys.argv[1])
 worker = TranscriptionWorker([sys.argv[2]], connection=redis, name=sys.argv[3])

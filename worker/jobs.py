@@ -20,10 +20,15 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app import wallet
+from app.billing import wallet
+from app.billing.pricing import (
+    micro_usd_to_usd,
+    per_minute_cost_micro_usd,
+    quickstart_cost_micro_usd,
+)
 from app.config import Settings
-from app.db import Database
-from app.models import (
+from app.store.db import Database
+from app.store.models import (
     Surface,
     Transcription,
     TranscriptionStatus,
@@ -32,12 +37,10 @@ from app.models import (
     WebhookDelivery,
     utcnow,
 )
-from app.pipelines import PipelineCatalog
-from app.pricing import micro_usd_to_usd, per_minute_cost_micro_usd, quickstart_cost_micro_usd
-from app.webhook_doorbell import ring_doorbell
-from app.webhook_events import record_transcription_event
+from app.transcriptions.pipelines import PipelineCatalog
+from app.webhooks.doorbell import ring_doorbell
+from app.webhooks.events import record_transcription_event
 from worker.deadline import extend_deadline
-from worker.diarization import SpeakerConstraints
 from worker.errors import (
     Cancelled,
     InsufficientBalance,
@@ -46,9 +49,10 @@ from worker.errors import (
     PipelineError,
     WorkerLost,
 )
-from worker.media import MediaStore
-from worker.model_cache import ModelCache
-from worker.pipeline import JobSpec, run_pipeline
+from worker.media.store import MediaStore
+from worker.speech.diarization import SpeakerConstraints
+from worker.speech.model_cache import ModelCache
+from worker.speech.pipeline import JobSpec, run_pipeline
 
 log = logging.getLogger(__name__)
 

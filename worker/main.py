@@ -21,15 +21,15 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from app.config import Settings
-from app.db import Database
-from app.media_sweep import SweepSchedule, sweeps_here
-from app.pipelines import load_catalog
-from app.queue import WORKER_KEY_PREFIX, WorkerAnnouncement
-from app.storage import storage_from_settings
+from app.media.storage import storage_from_settings
+from app.media.sweep import SweepSchedule, sweeps_here
+from app.store.db import Database
+from app.transcriptions.pipelines import load_catalog
+from app.transcriptions.queue import WORKER_KEY_PREFIX, WorkerAnnouncement
 from worker.deadline import ExtendableDeathPenalty
 from worker.jobs import WorkerContext, install_context
-from worker.media import MediaStore
-from worker.model_cache import ModelCache
+from worker.media.store import MediaStore
+from worker.speech.model_cache import ModelCache
 
 log = logging.getLogger("voxhook.worker")
 

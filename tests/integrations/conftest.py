@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from app.embedded_redis import EmbeddedRedis
+from app.ops.embedded_redis import EmbeddedRedis
 from tests.conftest import FIXTURES
 from tests.support.media_server import MediaServer
 from tests.support.node import run_on_node

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from app.embedded_redis import free_port
+from app.ops.embedded_redis import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

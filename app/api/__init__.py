@@ -1,0 +1,1 @@
+"""The HTTP face: routes, request and response schemas, authentication, error handlers."""

@@ -1,0 +1,83 @@
+"""The Quickstart surface: ``POST /transcribe`` and ``GET /transcribe/{id}`` (SPEC.md §2),
+plus ``GET /transcribe/{id}/export``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from app.api.auth import authenticate, caller
+from app.api.routes import (
+    create_body_doc,
+    document_export_errors,
+    export_doc,
+    respond_with_export,
+    respond_with_new_transcription,
+    with_body_kinds,
+)
+from app.api.schemas import (
+    ApiErrorSchema,
+    ExportQuerySchema,
+    QuickstartCreatedSchema,
+    QuickstartCreateSchema,
+    QuickstartFileFieldsSchema,
+    QuickstartTranscriptionSchema,
+)
+from app.store.models import Surface, Transcription
+
+blp = Blueprint("quickstart", __name__, url_prefix="/transcribe",
+                description="Quickstart surface: one POST to start, one GET to poll.")
+blp.before_request(authenticate)
+
+_created = QuickstartCreatedSchema()
+_transcription = QuickstartTranscriptionSchema()
+
+
+def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
+    return 200, _created.dump(transcription)
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(**create_body_doc(QuickstartCreateSchema, QuickstartFileFieldsSchema))
+@blp.response(200, QuickstartCreatedSchema)
+@blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
+@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
+@blp.alt_response(402, schema=ApiErrorSchema, description="insufficient_balance: billing is on "
+                  "and the account has nothing available; top up, then send again.")
+@blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
+                  "the request is over the upload limit (max_bytes says it).")
+@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
+                  "an upload_id that cannot be used, or an empty file.")
+@with_body_kinds
+def create():
+    """Start a transcription of the file at ``url`` (or of an uploaded file).
+
+    Answers at once with the id and status ``queued``; the file is fetched and transcribed in
+    the background. Instead of ``url``, ``upload_id`` names a file sent through
+    POST /api/v1/uploads. Send ``Idempotency-Key`` to make retries safe.
+    """
+    return respond_with_new_transcription(Surface.QUICKSTART, QuickstartCreateSchema,
+                                          QuickstartFileFieldsSchema, _render_created)
+
+
+@blp.route("/<transcription_id>", methods=["GET"])
+@blp.response(200, QuickstartTranscriptionSchema)
+@blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
+def get(transcription_id: str):
+    """Poll a transcription until ``status`` is ``completed`` or ``failed``."""
+    return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)
+
+
+@blp.route("/<transcription_id>/export", methods=["GET"])
+@blp.arguments(ExportQuerySchema, location="query")
+@blp.doc(**export_doc(QuickstartTranscriptionSchema))
+@document_export_errors(blp)
+def export(query: dict[str, Any], transcription_id: str):
+    """Download a completed transcription as SRT, WebVTT, plain text or JSON.
+
+    ``?format=srt|vtt|txt|json``. Captions keep to 42 characters a line, 2 lines and 7 seconds
+    a cue and name speakers when diarized; JSON is the same body as ``GET /transcribe/{id}``.
+    """
+    return respond_with_export(transcription_id, query["format"], _transcription.dump)

@@ -1,0 +1,1 @@
+"""Billing: accounts, API keys, the wallet and its audit, pricing, usage figures."""

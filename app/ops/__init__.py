@@ -1,0 +1,1 @@
+"""Operations: the voxhook command, serve (every process in one), the embedded Redis."""

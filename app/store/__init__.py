@@ -1,0 +1,1 @@
+"""The store: database engine and sessions, the ORM models, the Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Media fetching: downloads under the address guard, sharing links, the media store."""

@@ -1,0 +1,1 @@
+"""The speech pipeline: decode, transcribe, diarize, assemble; the model cache."""

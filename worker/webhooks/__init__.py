@@ -1,0 +1,1 @@
+"""Webhook delivery: the dispatcher process and the signed, bounded HTTP delivery."""
