@@ -47,10 +47,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask_smorest import Api
 
     from app.api.bodies import SpoolingRequest
+    from app.api.errors import register_error_handlers
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
-    from app.api.schemas import WebhookEventEnvelopeSchema
     from app.config import Settings
-    from app.errors import register_error_handlers
     from app.media.netguard import Resolver
     from app.media.storage import storage_from_settings
     from app.media.sweep import SweepSchedule
@@ -60,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.transcriptions.queue import JobQueue
     from app.transcriptions.service import TranscriptionService
     from app.webhooks.doorbell import ring_doorbell
+    from app.webhooks.envelope import WebhookEventEnvelopeSchema
     from app.webhooks.service import WebhookService
 
     settings = settings or Settings.from_env()

@@ -1,4 +1,4 @@
-"""Errors the API answers, and the handlers that turn every failure into JSON.
+"""Errors the API answers: the hierarchy, with each error's status, code and body.
 
 Every error body has one shape, on both surfaces::
 
@@ -6,9 +6,9 @@ Every error body has one shape, on both surfaces::
                "message": "what went wrong and what to do",
                "fields": {"speaker_count": ["must be at least 1"]}}}   # when fields are at fault
 
-``code`` is stable (clients branch on it); ``message`` is for people. Nothing answers an HTML
-page or a stack trace. Flask is imported only by the handlers, so services that raise these
-errors (and the worker, which reads upload helpers) do not load it.
+``code`` is stable (clients branch on it); ``message`` is for people. The domains raise these
+errors and the worker reads them, so this module imports no Flask: the handlers that turn every
+failure into such a JSON answer (never an HTML page or a stack trace) are in ``app.api.errors``.
 
 Hierarchy::
 
@@ -41,14 +41,7 @@ Hierarchy::
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from flask import Flask, Response
-    from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger(__name__)
+from typing import Any
 
 
 class ApiError(Exception):
@@ -178,99 +171,6 @@ def _megabytes(size: int) -> str:
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
-
-
-def error_response(error: ApiError) -> Response:
-    from flask import jsonify
-
-    response = jsonify(error.body())
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
-
-
-def describe_fields(messages: Any) -> dict[str, list[str]]:
-    """Flatten marshmallow's nested messages into ``{"field.sub": ["message", ...]}``."""
-    flat: dict[str, list[str]] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                name = "body" if key == "_schema" and not prefix else str(key)
-                walk(f"{prefix}.{name}" if prefix else name, value)
-        elif isinstance(node, list) and all(isinstance(item, str) for item in node):
-            flat.setdefault(prefix or "body", []).extend(node)
-        else:
-            flat.setdefault(prefix or "body", []).append(str(node))
-
-    walk("", messages)
-    return flat
-
-
-def invalid_fields(messages: Any) -> ValidationFailed:
-    """The 422 for marshmallow's messages: every offending field named, in the message too."""
-    fields = describe_fields(messages)
-    summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
-    return ValidationFailed(f"The request is invalid. {summary}", fields=fields)
-
-
-#: Where webargs found the arguments; it nests its messages under these keys.
-_LOCATIONS = frozenset({"json", "query", "querystring", "form", "headers", "cookies", "files",
-                        "json_or_form", "view_args", "path"})
-
-
-def _unnest_location(messages: Any) -> Any:
-    """``{"query": {"format": [...]}}`` -> ``{"format": [...]}``: clients name fields, not
-    locations (each view reads arguments from one location)."""
-    if isinstance(messages, dict) and len(messages) == 1:
-        (location, located), = messages.items()
-        if location in _LOCATIONS:
-            return located
-    return messages
-
-
-def _from_http_exception(exc: HTTPException) -> ApiError:
-    """Map Flask/webargs HTTP errors (bad JSON, failed validation, 404, 405…) onto ours."""
-    if exc.code == 413:  # werkzeug's limit on a multipart body (see app.routes.bodies)
-        from flask import current_app
-
-        return FileTooLarge(current_app.extensions["voxhook"].settings.uploads.max_bytes)
-    data = getattr(exc, "data", None) or {}
-    messages = data.get("messages")
-    if messages:
-        # webargs nests messages by location: {"json": {...}}, {"query": {...}}.
-        located = _unnest_location(messages)
-        if exc.code == 400 and located == ["Invalid JSON body."]:
-            return InvalidJson(
-                "The request body is not valid JSON; send a JSON object with "
-                "Content-Type: application/json."
-            )
-        return invalid_fields(located)
-    generic = ApiError(exc.description or exc.name)
-    generic.status = exc.code or 500
-    generic.code = (exc.name or "error").lower().replace(" ", "_")
-    return generic
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Answer every error as JSON (registered after flask-smorest's own, so ours win)."""
-    from werkzeug.exceptions import HTTPException
-
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> Response:
-        return error_response(error)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        return error_response(_from_http_exception(exc))
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error while serving a request")
-        return error_response(
-            ApiError("The server failed to handle this request; try again, and tell the "
-                     "operator if it keeps happening.")
-        )
 
 
 # --------------------------------------------------------------------------- transcriptions

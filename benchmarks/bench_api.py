@@ -289,7 +289,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
 
 
 def _gunicorn_flags(stack: Stack) -> list[str]:
-    from app.ops.cli import gunicorn_command
+    from app.ops.api_process import gunicorn_command
 
     settings = Settings.from_env(stack.env)
     command = gunicorn_command(settings, "127.0.0.1", stack.port)

@@ -7,20 +7,10 @@ views; a missing, malformed, unknown or revoked key is a 401 that says which of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import current_app, g, request
 
-from app.billing.keys import find_active_key_ids, looks_like_key
+from app.billing.keys import Caller, find_active_key_ids, looks_like_key
 from app.errors import Unauthorized
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the key's id and the account it belongs to."""
-
-    key_id: str
-    account_id: str
 
 
 def secret_from_header(header: str | None) -> str:

@@ -27,9 +27,10 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 from werkzeug.http import parse_options_header
 
-from app.api.auth import Caller
-from app.api.schemas import FILE_REPLACES, fields_from_strings
-from app.errors import InvalidJson, invalid_fields
+from app.api.errors import invalid_fields
+from app.api.schemas.transcriptions import FILE_REPLACES, fields_from_strings
+from app.billing.keys import Caller
+from app.errors import InvalidJson
 from app.media.uploads import UploadService
 from app.store.models import Upload
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 
-from app.billing.wallet import format_usd
+from app.billing.money import format_usd
 from app.store.db import Database
 from app.store.models import LedgerEntry, LedgerKind, Pocket, Reservation, ReservationStatus, Wallet
 

@@ -24,6 +24,15 @@ KEY_PATTERN = re.compile(r"^sk_live_[A-Za-z0-9_-]{32,128}$")
 DISPLAY_PREFIX_LENGTH = 12
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key's id and the account it belongs to (what the API's
+    authentication finds, and what the services check ownership against)."""
+
+    key_id: str
+    account_id: str
+
+
 class UnknownKeyOrAccount(LookupError):
     """A key or account named on the command line does not exist."""
 

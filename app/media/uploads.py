@@ -49,7 +49,7 @@ from app.store.db import Database
 from app.store.models import Upload, UploadStatus, new_id, utcnow
 
 if TYPE_CHECKING:
-    from app.api.auth import Caller
+    from app.billing.keys import Caller
 
 log = logging.getLogger(__name__)
 

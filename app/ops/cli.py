@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from app.config import ENVIRONMENT, ConfigError, Settings
+from app.ops.api_process import gunicorn_command
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -63,21 +64,6 @@ def api(host: str, port: int) -> None:
     logging.basicConfig(level=settings.log_level)
     upgrade(_database(settings))
     os.execvp(sys.executable, gunicorn_command(settings, host, port))
-
-
-def gunicorn_command(settings: Settings, host: str, port: int) -> list[str]:
-    """The argv that runs the API under gunicorn with the configured processes and threads."""
-    return [
-        sys.executable, "-m", "gunicorn", "app.wsgi:app",
-        "--bind", f"{host}:{port}",
-        "--workers", str(settings.api_workers),
-        "--threads", str(settings.api_threads),
-        "--worker-class", "gthread",
-        "--timeout", "60",
-        "--graceful-timeout", "20",
-        "--access-logfile", "-",
-        "--log-level", settings.log_level.lower(),
-    ]
 
 
 @main.command()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.config import Settings
-from app.ops.cli import gunicorn_command
+from app.ops.api_process import gunicorn_command
 from app.ops.embedded_redis import EmbeddedRedis
 from app.store.db import Database
 from app.store.migrate import upgrade

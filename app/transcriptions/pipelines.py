@@ -37,6 +37,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.config import COMPUTE_TYPES, ConfigError, Settings
+from app.errors import ValidationFailed
 from app.transcriptions.languages import ISO_639_1, WHISPER_LANGUAGES
 
 DEVICES = ("auto", "cuda", "cpu")
@@ -320,3 +321,31 @@ def _check_unique(pipelines: Iterable[Pipeline], source: str) -> None:
             if code in seen:
                 raise ConfigError(f"{source}: the code {code!r} is used twice")
             seen.add(code)
+
+
+def resolve_pipeline(catalog: PipelineCatalog, code: str | None) -> Pipeline:
+    """The pipeline a request names (or the default); a 422 listing the codes otherwise."""
+    pipeline = catalog.find(code)
+    if pipeline is None:
+        available = catalog.codes()
+        raise ValidationFailed(
+            f"Unknown pipeline_code '{code}'. Available: {', '.join(available)}.",
+            fields={"pipeline_code": [f"Unknown; choose one of: {', '.join(available)}."]},
+            available_pipeline_codes=available)
+    return pipeline
+
+
+def check_capabilities(pipeline: Pipeline, payload: dict[str, Any]) -> None:
+    """Refuse what the chosen pipeline cannot do, naming the field and the way out."""
+    language = payload.get("language")
+    if language and language != "auto" and language not in pipeline.languages:
+        raise ValidationFailed(
+            f"Pipeline '{pipeline.code}' does not know the language '{language}'.",
+            fields={"language": [f"Not supported by pipeline '{pipeline.code}'; see "
+                                 "GET /api/v1/pipelines for its languages, or omit it."]})
+    if payload.get("diarize") and not pipeline.can_diarize:
+        raise ValidationFailed(
+            f"Pipeline '{pipeline.code}' cannot label speakers on this server.",
+            fields={"diarize": ["This pipeline has no diarization model configured: send "
+                                "diarize: false, or choose a pipeline with can_diarize in "
+                                "GET /api/v1/pipelines."]})

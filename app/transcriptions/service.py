@@ -15,20 +15,17 @@ progress, and stops).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import defer
 
-from app.api.auth import Caller
 from app.billing import wallet
+from app.billing.keys import Caller
 from app.errors import (
     IdempotencyKeyReused,
     NotFound,
@@ -51,11 +48,19 @@ from app.store.models import (
     new_id,
     utcnow,
 )
-from app.transcriptions.pipelines import Pipeline, PipelineCatalog
+from app.transcriptions.idempotency import Idempotency, find_record
+from app.transcriptions.listing import ListQuery, Page, unknown_cursor
+from app.transcriptions.pipelines import (
+    Pipeline,
+    PipelineCatalog,
+    check_capabilities,
+    resolve_pipeline,
+)
 from app.transcriptions.queue import JobQueue
 from app.webhooks.service import check_delivery_url
 
 log = logging.getLogger(__name__)
+
 
 #: Renders the response of a creation: (status code, JSON body).
 Renderer = Callable[[Transcription], tuple[int, dict[str, Any]]]
@@ -70,98 +75,12 @@ class Created(NamedTuple):
     replayed: bool = False
 
 
-@dataclass(frozen=True)
-class Idempotency:
-    """An ``Idempotency-Key`` and the fingerprint of the request that carried it."""
-
-    key: str
-    fingerprint: str
-
-    @classmethod
-    def from_request(cls, key: str | None, method: str, path: str,
-                     payload: Any) -> Idempotency | None:
-        """``payload`` is what identifies the request: the loaded body (for a one-request
-        upload, its fields with the file's size and SHA-256 instead of an upload id)."""
-        key = cls.check_key(key)
-        if key is None:
-            return None
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
-        return cls(key=key, fingerprint=digest)
-
-    @staticmethod
-    def check_key(key: str | None) -> str | None:
-        """The header's key, stripped; a 422 when it is empty or too long (checked before a
-        one-request upload stores its file)."""
-        if key is None:
-            return None
-        key = key.strip()
-        if not key or len(key) > 255:
-            raise ValidationFailed(
-                "Idempotency-Key must be 1 to 255 characters.",
-                fields={"Idempotency-Key": ["Must be 1 to 255 characters."]})
-        return key
-
-
-def resolve_pipeline(catalog: PipelineCatalog, code: str | None) -> Pipeline:
-    """The pipeline a request names (or the default); a 422 listing the codes otherwise."""
-    pipeline = catalog.find(code)
-    if pipeline is None:
-        available = catalog.codes()
-        raise ValidationFailed(
-            f"Unknown pipeline_code '{code}'. Available: {', '.join(available)}.",
-            fields={"pipeline_code": [f"Unknown; choose one of: {', '.join(available)}."]},
-            available_pipeline_codes=available)
-    return pipeline
-
-
-def check_capabilities(pipeline: Pipeline, payload: dict[str, Any]) -> None:
-    """Refuse what the chosen pipeline cannot do, naming the field and the way out."""
-    language = payload.get("language")
-    if language and language != "auto" and language not in pipeline.languages:
-        raise ValidationFailed(
-            f"Pipeline '{pipeline.code}' does not know the language '{language}'.",
-            fields={"language": [f"Not supported by pipeline '{pipeline.code}'; see "
-                                 "GET /api/v1/pipelines for its languages, or omit it."]})
-    if payload.get("diarize") and not pipeline.can_diarize:
-        raise ValidationFailed(
-            f"Pipeline '{pipeline.code}' cannot label speakers on this server.",
-            fields={"diarize": ["This pipeline has no diarization model configured: send "
-                                "diarize: false, or choose a pipeline with can_diarize in "
-                                "GET /api/v1/pipelines."]})
-
-
 #: What a cancelled transcription says, on both surfaces.
 CANCELLED_CODE = "cancelled"
+
+
 CANCELLED_MESSAGE = ("The transcription was cancelled at the user's request before it "
                      "finished; nothing was charged. Send it again to transcribe the file.")
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """What ``GET /api/v1/transcriptions`` asks for (already validated by its schema).
-
-    ``created_after`` is inclusive and ``created_before`` exclusive, both timezone-aware.
-    """
-
-    limit: int = 20
-    starting_after: str | None = None
-    statuses: tuple[str, ...] = ()
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    include_result: bool = True
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing, newest first; ``has_more`` says whether older ones follow."""
-
-    items: list[Transcription]
-    has_more: bool
-
-    @property
-    def next_starting_after(self) -> str | None:
-        return self.items[-1].id if self.has_more else None
 
 
 class TranscriptionService:
@@ -303,7 +222,7 @@ class TranscriptionService:
                         Transcription.account_id == caller.account_id,
                         Transcription.deleted_at.is_(None))).first()
                 if cursor is None:
-                    raise _unknown_cursor(query.starting_after)
+                    raise unknown_cursor(query.starting_after)
                 statement = statement.where(
                     tuple_(Transcription.created_at, Transcription.id) < tuple_(*cursor))
             if query.statuses:
@@ -436,7 +355,7 @@ class TranscriptionService:
 
     def _replay(self, caller: Caller, idempotency: Idempotency) -> Created | None:
         with self.db.session() as session:
-            record = _find_record(session, caller.account_id, idempotency.key)
+            record = find_record(session, caller.account_id, idempotency.key)
             if record is None:
                 return None
             if record.request_fingerprint != idempotency.fingerprint:
@@ -465,21 +384,8 @@ class TranscriptionService:
                         release_upload(session, upload_id, row.id)
                 if idempotency is not None:
                     # Let a retry with the same key create the job afresh.
-                    record = _find_record(session, transcription.account_id, idempotency.key)
+                    record = find_record(session, transcription.account_id, idempotency.key)
                     if record is not None:
                         session.delete(record)
             raise ServiceUnavailable(
                 "The job queue is unreachable right now; retry in a few seconds.") from exc
-
-
-def _unknown_cursor(transcription_id: str) -> ValidationFailed:
-    message = (f"No transcription '{transcription_id}' for this API key's account: pass the "
-               "next_starting_after of the previous page (or leave starting_after out to "
-               "start from the newest). If that transcription was deleted meanwhile, start "
-               "again from the first page.")
-    return ValidationFailed(f"starting_after: {message}", fields={"starting_after": [message]})
-
-
-def _find_record(session: Session, account_id: str, key: str) -> IdempotencyRecord | None:
-    return session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key))

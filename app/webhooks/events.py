@@ -33,11 +33,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.schemas import (
-    QuickstartTranscriptionSchema,
-    V1TranscriptionSchema,
-    WebhookEventEnvelopeSchema,
-)
 from app.store.models import (
     DeliveryStatus,
     Surface,
@@ -48,6 +43,8 @@ from app.store.models import (
     WebhookEvent,
     new_id,
 )
+from app.transcriptions.representation import QuickstartTranscriptionSchema, V1TranscriptionSchema
+from app.webhooks.envelope import WebhookEventEnvelopeSchema
 
 log = logging.getLogger(__name__)
 

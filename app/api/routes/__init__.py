@@ -12,11 +12,12 @@ from marshmallow import Schema
 
 from app.api.auth import caller
 from app.api.bodies import CreateBody, read_create_body
-from app.api.schemas import ApiErrorSchema
+from app.api.schemas.common import ApiErrorSchema
 from app.errors import TranscriptionFailed, TranscriptionNotReady
 from app.store.models import Surface, Transcription, TranscriptionStatus
 from app.transcriptions.exports import FORMATS, render
-from app.transcriptions.service import Created, Idempotency, Renderer
+from app.transcriptions.idempotency import Idempotency
+from app.transcriptions.service import Created, Renderer
 
 
 def respond_with_new_transcription(surface: Surface, schema: type[Schema],

@@ -16,8 +16,7 @@ from marshmallow import RAISE
 from sqlalchemy import select
 
 from app.api.auth import authenticate, caller
-from app.api.schemas import (
-    ApiErrorSchema,
+from app.api.schemas.account import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
     ApiKeyListedSchema,
@@ -27,6 +26,7 @@ from app.api.schemas import (
     UsageQuerySchema,
     UsageSchema,
 )
+from app.api.schemas.common import ApiErrorSchema
 from app.billing import wallet
 from app.billing.keys import create_key, find_account_key, list_keys
 from app.billing.pricing import micro_usd_to_usd

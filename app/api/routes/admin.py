@@ -21,7 +21,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 
-from app.api.schemas import ApiErrorSchema, UtcDateTime
+from app.api.schemas.common import ApiErrorSchema
 from app.billing import accounts, wallet
 from app.billing.keys import looks_like_key
 from app.errors import (
@@ -34,6 +34,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.store.models import Account, Pocket
+from app.transcriptions.representation import UtcDateTime
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin",
                 description="Operator API: accounts and money; the VOXHOOK_ADMIN_TOKEN only.")

@@ -13,7 +13,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from app.api.schemas import HealthSchema, ReadinessSchema
+from app.api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
 

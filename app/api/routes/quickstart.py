@@ -17,15 +17,15 @@ from app.api.routes import (
     respond_with_new_transcription,
     with_body_kinds,
 )
-from app.api.schemas import (
-    ApiErrorSchema,
+from app.api.schemas.common import ApiErrorSchema
+from app.api.schemas.transcriptions import (
     ExportQuerySchema,
     QuickstartCreatedSchema,
     QuickstartCreateSchema,
     QuickstartFileFieldsSchema,
-    QuickstartTranscriptionSchema,
 )
 from app.store.models import Surface, Transcription
+from app.transcriptions.representation import QuickstartTranscriptionSchema
 
 blp = Blueprint("quickstart", __name__, url_prefix="/transcribe",
                 description="Quickstart surface: one POST to start, one GET to poll.")

@@ -15,8 +15,8 @@ from flask_smorest import Blueprint
 from werkzeug.wsgi import wrap_file
 
 from app.api.auth import authenticate, caller
-from app.api.schemas import (
-    ApiErrorSchema,
+from app.api.schemas.common import ApiErrorSchema
+from app.api.schemas.uploads import (
     SignedUrlQuerySchema,
     UploadCreatedSchema,
     UploadCreateSchema,

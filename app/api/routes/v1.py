@@ -18,8 +18,8 @@ from app.api.routes import (
     respond_with_new_transcription,
     with_body_kinds,
 )
-from app.api.schemas import (
-    ApiErrorSchema,
+from app.api.schemas.common import ApiErrorSchema
+from app.api.schemas.transcriptions import (
     ExportQuerySchema,
     PipelineListSchema,
     TranscriptionDeletedSchema,
@@ -27,10 +27,11 @@ from app.api.schemas import (
     TranscriptionListSchema,
     V1CreateSchema,
     V1FileFieldsSchema,
-    V1TranscriptionSchema,
 )
 from app.store.models import Surface, Transcription
-from app.transcriptions.service import ListQuery, TranscriptionService
+from app.transcriptions.listing import ListQuery
+from app.transcriptions.representation import V1TranscriptionSchema
+from app.transcriptions.service import TranscriptionService
 
 blp = Blueprint("v1", __name__, url_prefix="/api/v1",
                 description="v1 surface: transcriptions, pipelines; Bearer keys.")

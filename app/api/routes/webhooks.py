@@ -13,8 +13,8 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from app.api.auth import authenticate, caller
-from app.api.schemas import (
-    ApiErrorSchema,
+from app.api.schemas.common import ApiErrorSchema
+from app.api.schemas.webhooks import (
     WebhookDeliveryListSchema,
     WebhookDeliverySchema,
     WebhookEndpointCreateSchema,

@@ -1,7 +1,7 @@
 """Media in an S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, …), for deployments whose API
 and workers do not share a disk.
 
-The only module that imports boto3 (the ``s3`` extra installs it); :func:`app.storage.
+The only module that imports boto3 (the ``s3`` extra installs it); :func:`app.media.storage.
 storage_from_settings` imports it only when a bucket is configured. Memory stays bounded
 whatever the file's size: streams go up in parts of :data:`PART_BYTES` and come down in chunks.
 
@@ -29,7 +29,7 @@ from botocore.exceptions import (
 )
 
 from app.config import ConfigError, S3Settings
-from app.media.storage import (
+from app.media.storage.base import (
     CHUNK_BYTES,
     ObjectMissing,
     ObjectTooLarge,
