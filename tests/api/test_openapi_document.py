@@ -17,8 +17,9 @@ from pathlib import Path
 
 from app import create_app
 from app.config import Settings
+from tests.support.paths import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "openapi.json"
+FIXTURE = FIXTURES / "openapi.json"
 
 
 def served_document(folder: Path) -> bytes:

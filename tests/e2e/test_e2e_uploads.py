@@ -26,11 +26,12 @@ from app.config import Settings
 from app.media.signing import UPLOAD, sign, signing_key
 from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.memory import MB, MultipartBody, PatternBody, RssPeak
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
 AUDIO_SHA256 = hashlib.sha256(AUDIO).hexdigest()
 JFK_SECONDS = 11.0
@@ -134,7 +135,7 @@ def test_one_request_uploads_are_created(stack_client: Client, path: str, kind: 
 
 @pytest.mark.parametrize("how", ["signed_url", "multipart", "raw"])
 def test_worker_transcribes_an_uploaded_file(stack_client: Client, stack: Stack, how: str):
-    """Needs the worker side of uploads (worker/media.py reads the stored file). The file
+    """Needs the worker side of uploads (worker/media/store.py reads the stored file). The file
     is deleted when the job ends (no retention configured)."""
     if how == "signed_url":
         upload = create_upload(stack_client)

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +34,7 @@ from app.webhooks.events import record_transcription_event
 from app.webhooks.secrets import signing_secrets
 from app.webhooks.signing import headers as signed_headers
 from tests.support.listeners import Listener
+from tests.support.paths import REPO
 from tests.support.receivers import Receiver
 
 ENDPOINTS = "/api/v1/webhook_endpoints"
@@ -42,7 +42,7 @@ QUICKSTART, V1 = "/transcribe", "/api/v1/transcriptions"
 MEDIA = "http://127.0.0.1:9/audio.mp3"
 HOOK = "http://127.0.0.1:9/hook"
 EVENTS = ["transcription.completed", "transcription.failed"]
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 DAY = timedelta(hours=24)
 
 

@@ -26,9 +26,10 @@ from app.config import MediaLimits, Settings
 from app.store.db import Database
 from app.store.models import IdempotencyRecord, Transcription, Upload, utcnow
 from tests.support.media_server import MediaServer
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
 V1 = "/api/v1/transcriptions"
 QUICKSTART = "/transcribe"

@@ -20,15 +20,16 @@ from rq.job import Job, JobStatus
 from app.ops.embedded_redis import EmbeddedRedis
 from app.transcriptions.pipelines import DecodingOptions, Pipeline, PipelineCatalog
 from app.transcriptions.queue import WORKER_KEY_PREFIX
-from tests.test_assemble import check_invariants
+from tests.support.paths import FIXTURES, REPO
+from tests.worker.speech.test_assemble import check_invariants
 from worker.errors import ModelUnavailable
 from worker.speech.asr import AsrEngine
 from worker.speech.assemble import build_result
 from worker.speech.audio import decode
 from worker.speech.model_cache import ModelCache
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = REPO
+FIXTURES = FIXTURES
 GREEDY = DecodingOptions(beam_size=1, temperature=(0.0,), max_new_tokens=48)
 
 
@@ -225,7 +226,7 @@ def test_batched_decoding_runs_through_faster_whispers_batched_pipeline(
     engine = AsrEngine(tiny_pipeline(tiny_model, "batched", DecodingOptions(
         beam_size=1, temperature=(0.0,), max_new_tokens=32, batch_size=4)))
     assert type(engine.batched).__name__ == "BatchedInferencePipeline"
-    audio = decode(Path(__file__).parent / "fixtures" / "sample.wav")
+    audio = decode(FIXTURES / "sample.wav")
     output = engine.transcribe(audio.samples, language="en", word_timestamps=True)
     assert output.language == "en"
     result = build_result(output, audio.duration_s, with_words=True)

@@ -16,9 +16,10 @@ from faster_whisper import WhisperModel
 from sqlalchemy import create_engine, func, select
 
 from app.store.models import Transcription
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client, Stack
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 #: Real lengths of the fixtures (SOURCES.md).
 DURATIONS = {"jfk.flac": 11.0, "sample.wav": 30.0}
 

@@ -1,5 +1,5 @@
-"""Word-to-speaker assignment and utterance building (``worker.speakers`` through
-``worker.assemble.build_result``), against hand-made cases and against the reference
+"""Word-to-speaker assignment and utterance building (``worker.speech.speakers`` through
+``worker.speech.assemble.build_result``), against hand-made cases and against the reference
 transcript and diarization of ``sample.wav``."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.score_diarization import read_rttm
+from tests.support.paths import FIXTURES
 from worker.speech.asr import AsrOutput, AsrSegment, AsrWord
 from worker.speech.assemble import build_result
 from worker.speech.diarization import SpeakerConstraints, SpeakerTurn
@@ -23,7 +24,7 @@ from worker.speech.speakers import (
     utterance_breaks,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 #: sample.stm names the speakers; sample.rttm numbers them.
 STM_TO_RTTM = {"Diane": "speaker90", "Sheila": "speaker91"}
 

@@ -27,11 +27,12 @@ from app.store.models import (
     utcnow,
 )
 from tests.support.listeners import Listener, respond
+from tests.support.paths import FIXTURES
 from worker.errors import UploadMissing
 from worker.media.fetch import FetchPolicy
 from worker.media.store import MediaRef, MediaStore, fetched_key
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 FLAC = (FIXTURES / "jfk.flac").read_bytes()
 HOUR = 3600
 

@@ -1,4 +1,4 @@
-"""The diarizer (``worker.diarization``) on a real pyannote.audio 4 pipeline of small random
+"""The diarizer (``worker.speech.diarization``) on a real pyannote.audio 4 pipeline of small random
 models, loaded from a folder in pyannote's own format through the production loader; the
 warm-model cache; one decode per job; and a worker without pyannote installed."""
 
@@ -20,6 +20,7 @@ from app.transcriptions.pipelines import (
     PipelineCatalog,
 )
 from tests.support.media_server import MediaServer
+from tests.support.paths import FIXTURES, REPO
 from tests.support.recording import SampleRecorder
 from worker.errors import ModelUnavailable
 from worker.media.store import MediaStore
@@ -29,8 +30,8 @@ from worker.speech.diarization import Diarizer, SpeakerConstraints, SpeakerTurn
 from worker.speech.model_cache import ModelCache
 from worker.speech.pipeline import JobSpec, run_pipeline
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
+REPO = REPO
+FIXTURES = FIXTURES
 GREEDY = DecodingOptions(beam_size=1, temperature=(0.0,), max_new_tokens=48)
 
 
@@ -161,7 +162,7 @@ def test_without_pyannote_only_diarization_is_unavailable(tmp_path: Path,
     script = f"""
 import json
 from app.transcriptions.pipelines import PipelineCatalog
-from tests.test_diarization import diarizing_pipeline
+from tests.worker.speech.test_diarization import diarizing_pipeline
 from worker.speech.model_cache import ModelCache
 from worker.errors import ModelUnavailable
 from pathlib import Path

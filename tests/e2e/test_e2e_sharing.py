@@ -16,12 +16,13 @@ import pytest
 
 from app.media.netguard import Allowlist, Resolver, parse_connect_to
 from app.ops.embedded_redis import EmbeddedRedis
+from tests.support.paths import FIXTURES
 from tests.support.sharing_hosts import SharingHosts
 from tests.support.stack import Client, Stack, running_stack
 from worker.errors import FetchError, HttpStatusError, WebPageNotMedia
 from worker.media.fetch import FetchPolicy, download
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 FLAC = (FIXTURES / "jfk.flac").read_bytes()
 WAV = (FIXTURES / "sample.wav").read_bytes()
 

@@ -1,4 +1,4 @@
-"""The webhook outbox (app/webhook_events.py) on SQLite and PostgreSQL: which deliveries a
+"""The webhook outbox (app/webhooks/events.py) on SQLite and PostgreSQL: which deliveries a
 transcription's end records, and their bodies, compared with what the real API's GET answers.
 
 Transcriptions are created through the API (Flask's test client on the real app), then made

@@ -1,4 +1,4 @@
-"""The SSRF guard (``app.netguard``) and the fetcher built on it (``worker.fetch``).
+"""The SSRF guard (``app.media.netguard``) and the fetcher built on it (``worker.media.fetch``).
 
 The address checks are pure; the odd spellings resolve locally (numeric forms and
 /etc/hosts), and the fetcher talks only to loopback servers. No outside network is used.
@@ -31,6 +31,7 @@ from app.media.netguard import (
 from app.ops.embedded_redis import free_port
 from tests.support.listeners import Listener, cut_short, respond, trickle_body, trickle_headers
 from tests.support.media_server import MediaServer
+from tests.support.paths import FIXTURES
 from worker.errors import (
     DownloadIncomplete,
     DownloadTimeout,
@@ -42,7 +43,7 @@ from worker.errors import (
 )
 from worker.media.fetch import USER_AGENT, FetchPolicy, download
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 LOOPBACK = Allowlist.parse(["127.0.0.1"])
 NOTHING = Allowlist()
 

@@ -14,11 +14,12 @@ import requests
 
 from app.ops.embedded_redis import EmbeddedRedis
 from tests.conftest import S3_KEY_ID, S3_SECRET
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
-AUDIO = (Path(__file__).parent / "fixtures" / "jfk.flac").read_bytes()
+AUDIO = (FIXTURES / "jfk.flac").read_bytes()
 
 
 @pytest.fixture(scope="module")

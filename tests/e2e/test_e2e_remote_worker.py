@@ -17,11 +17,12 @@ import pytest
 import requests
 
 from app.ops.embedded_redis import EmbeddedRedis
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client, Stack
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
 
 

@@ -478,7 +478,7 @@ def test_the_webhook_worker_command_sends_retries_and_stops_on_sigterm(settings,
 
 def test_the_dispatcher_loads_no_speech_stack():
     heavy = ("torch", "faster_whisper", "pyannote", "ctranslate2", "onnxruntime", "av")
-    code = ("import sys, worker.webhook_worker; "
+    code = ("import sys, worker.webhooks.dispatcher; "
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

@@ -1,4 +1,5 @@
-"""``app.pricing``: costs exact to the micro-dollar, billed per started second, never a float."""
+"""``app.billing.pricing``: costs exact to the micro-dollar, billed per started second, never a
+float."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ invariants after every step."""
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from app.billing.accounts import create_account
 from app.billing.wallet import InsufficientFunds, period_of
 from app.store.db import Database
 from app.store.models import LedgerEntry, Reservation
+from tests.support.paths import REPO
 
 JAN = datetime(2027, 1, 10, tzinfo=UTC)
 FEB = datetime(2027, 2, 1, 0, 0, 1, tzinfo=UTC)
@@ -187,7 +187,7 @@ def test_a_worker_killed_while_charging_and_the_retry_charge_once(database, mome
         wallet.reserve(session, "acct_crash", None, "tr_crash", 1 * USD, JAN)
     killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, database.url, moment],
                             capture_output=True, text=True, timeout=60,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+                            cwd=str(REPO))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     with database.session() as session:  # the retried job charges again
         retried = wallet.charge(session, "tr_crash", JAN)

@@ -1,5 +1,5 @@
-"""``app.pipelines.load_catalog`` and ``Settings.from_env``: the built-in pipeline, pipelines
-files, and a ConfigError that names the place of every mistake."""
+"""``app.transcriptions.pipelines.load_catalog`` and ``Settings.from_env``: the built-in
+pipeline, pipelines files, and a ConfigError that names the place of every mistake."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app.transcriptions.pipelines import (
     PipelineCatalog,
     load_catalog,
 )
+from tests.support.paths import REPO
 
 TWO_PIPELINES = '''
 default_pipeline = "small-cpu"
@@ -302,7 +303,7 @@ def test_bad_compute_type_in_environment_is_refused() -> None:
 
 def test_the_example_pipelines_file_is_valid() -> None:
     """deploy/pipelines.example.toml, which operators copy, loads as documented."""
-    example = Path(__file__).parents[1] / "deploy" / "pipelines.example.toml"
+    example = REPO / "deploy" / "pipelines.example.toml"
     catalog = load_catalog(Settings.from_env({"VOXHOOK_PIPELINES": str(example)}))
     assert catalog.default_code == "whisper-large-v3"
     assert [p.can_diarize for p in catalog.pipelines] == [True, False, False]

@@ -1,4 +1,5 @@
-"""``worker.assemble.build_result``: the result keeps its invariants whatever the engine says.
+"""``worker.speech.assemble.build_result``: the result keeps its invariants whatever the engine
+says.
 
 A random or hallucinating model writes times before zero or past the end, NaN and infinite
 times, words out of order, words that end before they start, empty words, segments without
@@ -48,7 +49,7 @@ durations = st.one_of(st.floats(min_value=0.0, max_value=120.0),
 
 
 def check_invariants(result: dict[str, Any], duration: float, with_words: bool) -> None:
-    """Assert every invariant of an assembled result (see worker/assemble.py's docstring)."""
+    """Assert every invariant of an assembled result (see worker/speech/assemble.py's docstring)."""
     limit = result["duration_seconds"]
     assert limit == round(duration, 3)
     assert result["speakers"] == []

@@ -1,4 +1,5 @@
-"""``worker.audio.decode``: any media file to the 16 kHz mono samples faster-whisper would hear."""
+"""``worker.speech.audio.decode``: any media file to the 16 kHz mono samples faster-whisper
+would hear."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 from faster_whisper import decode_audio
 
 from tests.support import media_files
+from tests.support.paths import FIXTURES
 from worker.errors import AudioTooLong, EmptyMedia, MediaError, NotAudio
 from worker.speech.audio import SAMPLE_RATE, DecodedAudio, decode
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 #: Real lengths of the fixtures (SOURCES.md).
 DURATIONS = {"jfk.flac": 11.0, "sample.wav": 30.0}
 

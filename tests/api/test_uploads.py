@@ -24,8 +24,9 @@ from app.media.signing import UPLOAD, sign, signing_key
 from app.media.uploads import internal_download_url
 from app.store.db import Database
 from app.store.models import Transcription, Upload
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 AUDIO = (FIXTURES / "jfk.flac").read_bytes()
 AUDIO_SHA256 = hashlib.sha256(AUDIO).hexdigest()
 #: The upload limit of these tests: 2 MB (jfk.flac is 1.1 MB).

@@ -2,7 +2,7 @@
 
 Every attack aims only at loopback (127.0.0.0/8 and ::1), where listeners count each TCP
 connection they accept; the ranges beyond loopback (private, link-local, metadata, CGNAT…)
-are checked at the level of the address checker in tests/test_netguard.py, so no packet ever
+are checked at the level of the address checker in tests/media/test_netguard.py, so no packet ever
 leaves this machine even if the guard were broken. The stack allowlists only 127.0.0.3,
 where a redirector plays an allowed host; everything else on loopback is off limits.
 """
@@ -18,11 +18,12 @@ import pytest
 
 from app.ops.embedded_redis import EmbeddedRedis
 from tests.support.listeners import Listener, redirector
+from tests.support.paths import FIXTURES
 from tests.support.stack import Client, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = FIXTURES
 ALLOWED_HOST = "127.0.0.3"
 
 

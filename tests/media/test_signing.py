@@ -20,6 +20,7 @@ from app.media.signing import (
     signing_key,
     verify,
 )
+from tests.support.paths import REPO
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
@@ -80,9 +81,9 @@ def test_a_generated_key_is_kept_private_and_reused(tmp_path: Path):
 
 def test_processes_starting_together_agree_on_one_key(tmp_path: Path):
     code = ("import sys; from pathlib import Path; from app.config import Settings; "
-            "from app.signing import signing_key; "
+            "from app.media.signing import signing_key; "
             "sys.stdout.write(signing_key(Settings(data_dir=Path(sys.argv[1]))).decode())")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "data")],
                                   stdout=subprocess.PIPE, env=env) for _ in range(8)]
     keys = {process.communicate(timeout=60)[0] for process in processes}
