@@ -1,7 +1,7 @@
 """Voxhook's HTTP API: the Flask application factory.
 
-Importing the package does nothing (the worker imports ``app.config``, ``app.models`` and
-``app.uploads`` without loading Flask); :func:`create_app` wires settings, database, queue,
+Importing the package does nothing (the worker imports ``app.config``, ``app.store.models`` and
+``app.media.uploads`` without loading Flask); :func:`create_app` wires settings, database, queue,
 storage and blueprints together. The API never imports the speech pipeline (``worker``),
 torch, faster_whisper or pyannote: jobs are enqueued by dotted path.
 """

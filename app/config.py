@@ -189,7 +189,7 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     #: Signs upload and internal download URLs; empty: a key kept in the data directory
-    #: (see :func:`app.signing.signing_key`). Never shown (``repr=False``).
+    #: (see :func:`app.media.signing.signing_key`). Never shown (``repr=False``).
     secret_key: str = field(default="", repr=False)
     internal_api_url: str | None = None
     job_timeouts: JobTimeouts = field(default_factory=JobTimeouts)

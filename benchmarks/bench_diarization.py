@@ -1,6 +1,6 @@
 """Where a diarized job's time goes, and proof that its audio is decoded once.
 
-Runs the worker's pipeline (``worker.pipeline.run_pipeline``: fetch → decode → transcribe →
+Runs the worker's pipeline (``worker.speech.pipeline.run_pipeline``: fetch → decode → transcribe →
 diarize → assemble) in this process on ``tests/fixtures/sample.wav`` (30 s, two people),
 served over loopback HTTP, with ``diarize`` and ``speaker_count`` 2, using the test-suite's
 models: the random whisper-tiny-shaped model of ``tests/support/tiny_whisper.py`` and the

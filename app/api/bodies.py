@@ -10,7 +10,7 @@
 
 A file is never held in memory: a multipart part is spooled by :class:`SpoolingRequest` to a
 file in the data directory (then moved into storage), a raw body is streamed into storage.
-The fields meet the same schema as JSON (after :func:`app.schemas.fields_from_strings`), so
+The fields meet the same schema as JSON (after :func:`app.api.schemas.fields_from_strings`), so
 they get the same strict rules and field-named errors.
 """
 

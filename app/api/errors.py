@@ -71,7 +71,7 @@ def _unnest_location(messages: Any) -> Any:
 
 def _from_http_exception(exc: HTTPException) -> ApiError:
     """Map Flask/webargs HTTP errors (bad JSON, failed validation, 404, 405…) onto ours."""
-    if exc.code == 413:  # werkzeug's limit on a multipart body (see app.routes.bodies)
+    if exc.code == 413:  # werkzeug's limit on a multipart body (see app.api.bodies)
         from flask import current_app
 
         return FileTooLarge(current_app.extensions["voxhook"].settings.uploads.max_bytes)

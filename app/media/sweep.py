@@ -1,6 +1,6 @@
 """Deleting media whose time is up; transcripts are never touched.
 
-Media normally goes when its job ends (:mod:`worker.media`). What is left for later:
+Media normally goes when its job ends (:mod:`worker.media.store`). What is left for later:
 - media kept for ``VOXHOOK_MEDIA_RETENTION_HOURS``: the transcription says which object and
   until when (``media_key``, ``media_delete_after``);
 - the file of an upload whose job never released it (its worker was killed mid-job): the

@@ -1,6 +1,6 @@
 """Direct uploads (SPEC.md section 5): files sent to the service instead of a URL.
 
-Two ways in, one result (an ``uploaded`` :class:`~app.models.Upload` whose bytes are in media
+Two ways in, one result (an ``uploaded`` :class:`~app.store.models.Upload` whose bytes are in media
 storage):
 
 - two steps: :meth:`UploadService.create` answers a signed upload URL; the client PUTs the raw
@@ -90,7 +90,7 @@ def internal_download_url(settings: Settings, base_url: str, upload_id: str, *,
 
     ``base_url`` is the API as workers reach it (``settings.internal_api_url``, else
     ``settings.public_url``); the URL is signed with the key API and workers share
-    (:func:`app.signing.signing_key`), for the ``download`` purpose only, and expires after
+    (:func:`app.media.signing.signing_key`), for the ``download`` purpose only, and expires after
     ``ttl_s`` seconds from ``now`` (Unix time; default: the clock). A pure function but for
     reading the key file when ``VOXHOOK_SECRET_KEY`` is not set.
     """

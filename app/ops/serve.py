@@ -1,6 +1,6 @@
 """``voxhook serve``: the whole service on one machine, from one command.
 
-Starts a private Redis (see :mod:`app.embedded_redis`), applies the migrations to SQLite (or
+Starts a private Redis (see :mod:`app.ops.embedded_redis`), applies the migrations to SQLite (or
 the configured database), then runs the API under gunicorn, one worker and the webhook worker
 as child processes, restarting a child that dies, until interrupted. Billing is not enforced
 in this mode.

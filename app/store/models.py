@@ -1,5 +1,5 @@
 """Tables: accounts, their API keys, uploads, transcriptions, idempotency records, and the
-money: wallets, the ledger and reservations (``app/wallet.py`` is their only writer).
+money: wallets, the ledger and reservations (``app/billing/wallet/`` is their only writer).
 
 Schema changes go through the Alembic migrations in ``app/migrations``; these classes and
 the newest migration must describe the same tables (a test compares them).

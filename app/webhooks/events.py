@@ -3,7 +3,7 @@
 :func:`record_transcription_event` runs in the worker, *inside* the transaction that makes the
 transcription final. The deliveries it adds commit together with the result, so an event
 can neither be lost (a crash after the commit finds the rows waiting) nor announce a result
-that was rolled back. The webhook dispatcher (``worker/webhook_worker.py``) sends the rows
+that was rolled back. The webhook dispatcher (``worker/webhooks/dispatcher.py``) sends the rows
 whose ``next_attempt_at`` has come; the worker rings its doorbell after the commit so it
 does not wait for its next poll.
 

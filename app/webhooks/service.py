@@ -1,14 +1,14 @@
 """Webhooks as an account manages them: subscriptions (webhook endpoints), the history of
 deliveries with resend, and the signing secret.
 
-What is sent, and when, is decided elsewhere: :mod:`app.webhook_events` records deliveries
+What is sent, and when, is decided elsewhere: :mod:`app.webhooks.events` records deliveries
 when a transcription ends, and the webhook worker sends them. This module answers the API
 and the CLI; it knows nothing of HTTP beyond the errors it raises (no Flask: the CLI uses
 the secret functions).
 
 Every URL a webhook may go to (a transcription's ``webhook_url``, an endpoint's ``url``) is
 checked here when it is given, by :func:`check_delivery_url`: resolved, and every address
-must be one the service may connect to (:mod:`app.netguard`, the rules media URLs follow).
+must be one the service may connect to (:mod:`app.media.netguard`, the rules media URLs follow).
 A refused one is a 422 naming the field, so the mistake shows when it is made rather than a
 day of retries later. The webhook worker checks again at every attempt: DNS answers change.
 """
@@ -48,7 +48,7 @@ MAX_ENDPOINTS = 25
 #: ``last_error`` of the deliveries a deleted endpoint will never get.
 ENDPOINT_DELETED = "endpoint deleted: nothing more is sent to it"
 
-#: Wakes the webhook worker after a commit (``app.webhook_doorbell.ring_doorbell``).
+#: Wakes the webhook worker after a commit (``app.webhooks.doorbell.ring_doorbell``).
 Doorbell = Callable[[], None]
 
 

@@ -1,11 +1,11 @@
 """Downloading media: streamed to disk, capped in size and time, safe against SSRF.
 
-Each hop of a redirect chain is resolved and checked by :class:`app.netguard.Resolver`, and
+Each hop of a redirect chain is resolved and checked by :class:`app.media.netguard.Resolver`, and
 the connection goes to the checked address (the ``Host`` header and TLS SNI carry the name),
 so a DNS answer that changes between check and connect cannot redirect us inward.
 
 Sharing links (Google Drive, Dropbox, OneDrive, SharePoint) are first turned into direct
-downloads (:mod:`worker.sharing`). What arrives is judged by its bytes, not its Content-Type:
+downloads (:mod:`worker.media.sharing`). What arrives is judged by its bytes, not its Content-Type:
 a body that starts like an HTML document is a web page (a login wall, a private or deleted
 file), unless it is Drive's "cannot scan this file for viruses" page, whose download button
 is followed once.

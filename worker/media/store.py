@@ -1,13 +1,13 @@
 """A job's media: bring it onto this machine, and keep or delete it when the job ends.
 
-A URL is downloaded by :mod:`worker.fetch`. An uploaded file is read where it is stored: in
+A URL is downloaded by :mod:`worker.media.fetch`. An uploaded file is read where it is stored: in
 place when this worker shares the API's data directory, from the bucket when media lives in
 S3, and otherwise through the API's signed internal download URL (a worker on another
 machine). The pipeline sees a local path either way.
 
 When the job ends the media is deleted, unless the operator configured a retention time
 (``VOXHOOK_MEDIA_RETENTION_HOURS``): then a downloaded file is moved into storage too, and
-the transcription records what to delete and when (:mod:`app.media_sweep` does it). A worker
+the transcription records what to delete and when (:mod:`app.media.sweep` does it). A worker
 on another machine cannot delete an upload kept in the API's data directory, so it records
 "delete now" and the API's sweep deletes it.
 """

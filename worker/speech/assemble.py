@@ -10,7 +10,7 @@ writes times past the end, words out of order, or words that do not match the se
 - ``full_transcript`` is the utterances' texts joined by single spaces.
 
 Without diarization an utterance is one segment of the engine. With diarization (speaker
-turns given) the words are labelled by :mod:`worker.speakers` and regrouped: an utterance
+turns given) the words are labelled by :mod:`worker.speech.speakers` and regrouped: an utterance
 is one speaker's run of words, cut at pauses and before it grows too long, and its speaker
 is its words' speaker. A segment the engine gave no words stays one utterance, labelled by
 its own span.
@@ -116,7 +116,7 @@ def _unit_span(unit: tuple[dict[str, Any], bool, bool] | _Piece) -> tuple[float,
 
 def _regroup(run: list[tuple[dict[str, Any], bool]],
              rules: UtteranceRules) -> list[dict[str, Any]]:
-    """Cut a run of labelled words into utterances (see :mod:`worker.speakers`)."""
+    """Cut a run of labelled words into utterances (see :mod:`worker.speech.speakers`)."""
     if not run:
         return []
     breaks = utterance_breaks(

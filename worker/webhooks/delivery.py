@@ -1,7 +1,7 @@
 """One webhook attempt, and the policy that decides what follows it.
 
-An attempt POSTs a delivery's exact body bytes, signed (:mod:`app.webhook_signing`), through
-:class:`worker.fetch.Exchange`, the media fetcher's request: the URL's host is resolved and
+An attempt POSTs a delivery's exact body bytes, signed (:mod:`app.webhooks.signing`), through
+:class:`worker.media.fetch.Exchange`, the media fetcher's request: the URL's host is resolved and
 every address checked against server-side request forgery, the connection goes to the
 checked address, and a watchdog ends the exchange at the deadline however the receiver
 dribbles. Redirects are not followed (a receiver answering 3xx is told to configure its
@@ -52,7 +52,7 @@ RETRYABLE_STATUSES = frozenset({408, 429})
 
 
 class Deliverable(Protocol):
-    """What an attempt needs of a delivery (a :class:`app.models.WebhookDelivery` will do)."""
+    """What an attempt needs of a delivery (a :class:`app.store.models.WebhookDelivery` will do)."""
 
     @property
     def id(self) -> str: ...  # the webhook-id

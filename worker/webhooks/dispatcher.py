@@ -13,7 +13,7 @@ database transaction; its record and the delivery's new state are then written t
 and only while the lease is still ours.
 
 When to look: every :data:`POLL_INTERVAL_S`, and at once when a producer rings the doorbell
-(:mod:`app.webhook_doorbell`). SIGTERM stops taking deliveries and lets the running attempts
+(:mod:`app.webhooks.doorbell`). SIGTERM stops taking deliveries and lets the running attempts
 finish (each ends within the timeout).
 """
 

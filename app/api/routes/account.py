@@ -3,7 +3,7 @@
 Any active key of an account may manage the account's keys (there are no scopes): list them,
 create one (its secret is shown once) and revoke one, the key making the request included.
 Revocation takes effect on the next request, in every process, since keys are looked up
-without a cache (:func:`app.keys.find_active_key_ids`).
+without a cache (:func:`app.billing.keys.find_active_key_ids`).
 """
 
 from __future__ import annotations

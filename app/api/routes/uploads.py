@@ -62,7 +62,7 @@ def create_upload(payload: dict[str, Any]):
     too). An uploaded file no transcription uses is deleted after a while (see
     ``delete_after``); a used one when its transcription ends.
     """
-    base_url = request.host_url  # app.uploads prefers VOXHOOK_PUBLIC_URL when it is set
+    base_url = request.host_url  # app.media.uploads prefers VOXHOOK_PUBLIC_URL when it is set
     new = _uploads().create(caller(), base_url, payload.get("filename"),
                             payload.get("content_type"))
     body = {**_created.dump(new.upload), "upload_url": new.upload_url,
@@ -127,7 +127,7 @@ def download_media(query: dict[str, str], upload_id: str):
 
     The URL is signed by the worker with the key API and workers share
     (``VOXHOOK_SECRET_KEY``) and expires after a few minutes; see
-    ``app.uploads.internal_download_url``.
+    ``app.media.uploads.internal_download_url``.
     """
     upload = _uploads().open_download(upload_id, query["expires"], query["signature"])
     storage = current_app.extensions["voxhook"].storage

@@ -1,8 +1,8 @@
 """Webhooks on the v1 surface: subscriptions (``/api/v1/webhook_endpoints``), each
 transcription's deliveries with resend, and the account's signing secret (SPEC.md §6).
 
-Thin views: :class:`app.webhooks.WebhookService` does the work; the schemas in
-:mod:`app.schemas` are the contract (and the OpenAPI document).
+Thin views: :class:`app.webhooks.service.WebhookService` does the work; the schemas in
+:mod:`app.api.schemas` are the contract (and the OpenAPI document).
 """
 
 from __future__ import annotations

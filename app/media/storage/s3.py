@@ -54,7 +54,7 @@ _REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"
 class S3Storage:
     """Objects under ``settings.prefix`` in ``settings.bucket``.
 
-    Implements :class:`app.storage.MediaStorage`. Constructing it makes no request, so the
+    Implements :class:`app.media.storage.MediaStorage`. Constructing it makes no request, so the
     API starts even while the bucket is unreachable; the first operation reports the problem.
     """
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine handed over by ``app.migrate``."""
+"""Alembic environment: runs migrations on the engine handed over by ``app.store.migrate``."""
 
 from alembic import context
 
