@@ -38,14 +38,8 @@ money), ``operator`` (top-ups, adjustments, the monthly credit); amounts and the
 :mod:`app.billing.money`, the audit :mod:`app.billing.audit`. Callers use the names below,
 as ``wallet.reserve(...)``.
 
-Exceptions (:mod:`app.billing.money`)::
-
-    WalletError
-    ├── UnknownAccount          (also LookupError) no such account
-    ├── InvalidAmount           (also ValueError) malformed, negative, too precise, too large,
-    │                           or a top-up below the minimum
-    ├── InsufficientFunds       available < required (reserve, or an adjustment below zero)
-    └── WalletContention        too many concurrent changes in a row (should never happen)
+Every failure is a :class:`~app.billing.money.WalletError` (the hierarchy is in
+:mod:`app.billing.money`).
 """
 
 from __future__ import annotations
