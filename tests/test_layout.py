@@ -187,6 +187,26 @@ def test_no_import_cycle_in_app_or_worker():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def test_every_import_of_ours_names_a_module_that_exists():
+    """A stale name (``app.wallet`` after the move) must fail here: an editable install of
+    another checkout can still satisfy it at run time and hide the mistake."""
+    modules = project_modules()
+    stale = []
+    for folder in (*PACKAGES, "tests", "benchmarks"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                else:
+                    continue
+                stale += [f"{path.relative_to(REPO)}:{node.lineno} imports {name}"
+                          for name in names
+                          if name.split(".")[0] in PACKAGES and name not in modules]
+    assert not stale, "imports of modules that do not exist:\n" + "\n".join(stale)
+
+
 def test_migrations_read_only_the_store():
     for path in MIGRATIONS.rglob("*.py"):
         ours = {name for name in imported_modules_of(path) if name.split(".")[0] in PACKAGES}
