@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.billing.wallet import format_usd
+from app.store.models import as_utc
 
 #: What a missing figure shows: an en dash.
 MISSING = "\u2013"
@@ -47,8 +48,7 @@ def when(moment: datetime | None) -> str:
     """A stored time as ``2026-12-05 21:40 UTC``."""
     if moment is None:
         return MISSING
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return as_utc(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def minutes(audio_ms: int) -> str:

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from app.billing.keys import find_active_key_ids
 from app.media import signing
 from app.store.db import Database
-from app.store.models import ApiKey, DashboardSession, DashboardSessionKind, utcnow
+from app.store.models import ApiKey, DashboardSession, DashboardSessionKind, as_utc, utcnow
 
 #: The cookie naming the session; scoped to ``/dashboard``.
 COOKIE_NAME = "voxhook_dashboard"
@@ -85,11 +85,6 @@ class Opened:
 
 def _row_id(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class DashboardSessions:
@@ -186,7 +181,7 @@ class DashboardSessions:
                 notices = tuple((level, text) for level, text in row.notices or ())
                 if notices:
                     row.notices = None
-                if (now - _aware(row.last_seen_at)).total_seconds() >= TOUCH_EVERY_S:
+                if (now - as_utc(row.last_seen_at)).total_seconds() >= TOUCH_EVERY_S:
                     row.last_seen_at = now
                 active = self._active(row, notices)
         if ended is not None:
@@ -194,8 +189,8 @@ class DashboardSessions:
         return active
 
     def _why_ended(self, session: Session, row: DashboardSession, now: datetime) -> str | None:
-        idle_s = (now - _aware(row.last_seen_at)).total_seconds()
-        if _aware(row.expires_at) <= now or idle_s > IDLE_S:
+        idle_s = (now - as_utc(row.last_seen_at)).total_seconds()
+        if as_utc(row.expires_at) <= now or idle_s > IDLE_S:
             return "expired"
         if row.kind == DashboardSessionKind.OPERATOR:
             current = self.operator_fingerprint(self.admin_token) if self.admin_token else ""

@@ -9,7 +9,6 @@ form. Both go through the v1 request schema and :class:`TranscriptionService`.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from flask import Response, abort, jsonify, redirect, render_template, request, send_file, url_for
@@ -23,7 +22,7 @@ from app.dashboard.account import _messages, notice
 from app.dashboard.web import blp, caller, services
 from app.errors import ApiError, NotFound, ValidationFailed
 from app.media.storage import CHUNK_BYTES
-from app.store.models import Surface, Transcription, TranscriptionStatus, utcnow
+from app.store.models import Surface, Transcription, TranscriptionStatus, as_utc, utcnow
 from app.transcriptions.exports import FORMATS
 from app.transcriptions.service import ListQuery
 
@@ -151,7 +150,7 @@ def _media_retained(found: Transcription) -> bool:
     until = found.media_delete_after
     if until is None:
         return True
-    return (until if until.tzinfo else until.replace(tzinfo=UTC)) > utcnow()
+    return as_utc(until) > utcnow()
 
 
 @blp.route("/transcriptions/<transcription_id>/media", methods=["GET"])

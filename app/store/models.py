@@ -37,6 +37,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time, timezone-aware: SQLite gives back naive datetimes, all of them UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def new_id(prefix: str) -> str:
     """A random, URL-safe identifier such as ``tr_3f9k…`` (prefix says what it names)."""
     return f"{prefix}_{secrets.token_hex(12)}"

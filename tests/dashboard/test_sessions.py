@@ -19,7 +19,7 @@ from app.dashboard.sessions import COOKIE_NAME
 from app.dashboard.web import CONTENT_SECURITY_POLICY, OPERATOR, PUBLIC
 from app.store.db import Database
 from app.store.models import ApiKey, DashboardSession, LedgerEntry
-from tests.dashboard.conftest import ADMIN_TOKEN, csrf_of, sign_in, sign_in_operator
+from tests.dashboard.conftest import ADMIN_TOKEN, csrf_of, sign_in_operator
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "app" / "dashboard"
 
@@ -202,7 +202,8 @@ def test_templates_have_no_inline_script_style_or_remote_asset() -> None:
         assert "http://" not in text and "https://" not in text, path.name
 
 
-@pytest.mark.parametrize("amount, ok", [("12.50", True), ("1.00", False), ("twelve", False), ("12.5000001", False)])
+@pytest.mark.parametrize("amount, ok", [("12.50", True), ("1.00", False), ("twelve", False),
+                                        ("12.5000001", False)])
 def test_the_operator_tops_up_through_the_wallet(dashboard_app: Flask, database: Database,
                                                  amount: str, ok: bool) -> None:
     client = dashboard_app.test_client()
