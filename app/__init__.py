@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.api.errors import register_error_handlers
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.config import Settings
+    from app.dashboard import init_app as init_dashboard
     from app.media.netguard import Resolver
     from app.media.storage import storage_from_settings
     from app.media.sweep import SweepSchedule
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # What webhook endpoints receive: no view answers it, so it is named here.
     api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
     register_error_handlers(app)
+    init_dashboard(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     return app

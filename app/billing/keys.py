@@ -101,6 +101,15 @@ def find_account_key(session: Session, account_id: str, key_id: str) -> ApiKey |
     return key if key is not None and key.account_id == account_id else None
 
 
+def revoke_account_key(session: Session, account_id: str, key_id: str) -> ApiKey | None:
+    """Revoke the account's key ``key_id`` at once (idempotent); None when the account has
+    no such key. What the keys API and the dashboard both call."""
+    key = find_account_key(session, account_id, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
 def revoke_key(session: Session, key_id: str) -> ApiKey:
     """Revoke a key at once (idempotent: revoking twice keeps the first time)."""
     key = session.get(ApiKey, key_id)

@@ -37,6 +37,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time, timezone-aware: SQLite gives back naive datetimes, all of them UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def new_id(prefix: str) -> str:
     """A random, URL-safe identifier such as ``tr_3f9k…`` (prefix says what it names)."""
     return f"{prefix}_{secrets.token_hex(12)}"
@@ -432,3 +437,40 @@ class WebhookAttempt(Base):
     response_excerpt: Mapped[str | None] = mapped_column(Text, default=None)
     #: When the next attempt is due; None when this one ended the delivery.
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DashboardSessionKind(enum.StrEnum):
+    """Who a dashboard session is for: an account holder (signed in with one of the
+    account's keys) or the operator (signed in with ``VOXHOOK_ADMIN_TOKEN``)."""
+
+    ACCOUNT = "account"
+    OPERATOR = "operator"
+
+
+class DashboardSession(Base):
+    """A signed-in browser of the dashboard (``app/dashboard/sessions.py``).
+
+    The browser holds only a signed cookie naming the session; this row holds what it
+    stands for. An account session keeps the *id* of the key it was opened with, never the
+    key itself, and every request checks that key is still active, so revoking it ends the
+    session at the next request. An operator session keeps a fingerprint of the admin token
+    it was opened with, so changing the token ends it. The row id is the SHA-256 of the
+    cookie's session token, so a copy of this table opens no session.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    api_key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True,
+                                                   default=None)
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), default=None)
+    #: HMAC of the admin token the operator signed in with (operator sessions only).
+    operator_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The synchronizer token every form and script request of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    #: Messages for the next page ("Key revoked."), shown once; never a secret.
+    notices: Mapped[list[list[str]] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

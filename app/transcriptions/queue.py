@@ -108,6 +108,10 @@ class JobQueue:
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
+    def depth(self) -> int:
+        """How many jobs wait on the queue for a worker (the operator's dashboard shows it)."""
+        return int(self.queue.count)
+
     def live_workers(self) -> list[WorkerAnnouncement]:
         """Workers of this queue that announced themselves within their TTL."""
         workers = []

@@ -28,7 +28,8 @@ from app.api.schemas.account import (
 )
 from app.api.schemas.common import ApiErrorSchema
 from app.billing import wallet
-from app.billing.keys import create_key, find_account_key, list_keys
+from app.billing.keys import create_key, list_keys
+from app.billing.keys import revoke_account_key as revoke_key_of_account
 from app.billing.pricing import micro_usd_to_usd
 from app.billing.usage import Figures, account_usage
 from app.errors import NotFound
@@ -135,12 +136,10 @@ def revoke_account_key(key_id: str):
     answers it again, unchanged.
     """
     with _db().session() as session:
-        key = find_account_key(session, caller().account_id, key_id)
+        key = revoke_key_of_account(session, caller().account_id, key_id)
         if key is None:
             raise NotFound(f"No key '{key_id}' for this API key's account; GET /api/v1/keys "
                            "lists them.")
-        if key.revoked_at is None:
-            key.revoked_at = utcnow()
     return key
 
 
