@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from app.api.schemas import WebhookEndpointCreateSchema
+from app.api.schemas.webhooks import WebhookEndpointCreateSchema
 from app.billing import wallet
 from app.billing.keys import create_key, list_keys, revoke_account_key
 from app.billing.pricing import micro_usd_to_usd

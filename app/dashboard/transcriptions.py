@@ -17,13 +17,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wsgi import wrap_file
 
 from app.api.routes import respond_with_export
-from app.api.schemas import V1CreateSchema, V1TranscriptionSchema
+from app.api.schemas.transcriptions import V1CreateSchema
 from app.dashboard.account import _messages, notice
 from app.dashboard.web import blp, caller, services
 from app.errors import ApiError, NotFound, ValidationFailed
 from app.media.storage import CHUNK_BYTES
 from app.store.models import Surface, Transcription, TranscriptionStatus, as_utc, utcnow
 from app.transcriptions.exports import FORMATS
+from app.transcriptions.representation import V1TranscriptionSchema
 from app.transcriptions.service import ListQuery
 
 PAGE_SIZE = 20
