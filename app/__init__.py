@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
     from flask_smorest import Api
 
+    from app.api import waiting
     from app.api.bodies import SpoolingRequest
+    from app.api.openai import routes as openai
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.api.schemas import WebhookEventEnvelopeSchema
     from app.config import Settings
@@ -104,11 +106,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.options["security"] = [{"bearer": []}]
     api.spec.components.security_scheme("admin", admin.SECURITY_SCHEME)
     for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, webhooks.blp,
-                      uploads.blp, uploads.internal_blp, admin.blp):
+                      uploads.blp, uploads.internal_blp, admin.blp, openai.blp):
         api.register_blueprint(blueprint)
     # What webhook endpoints receive: no view answers it, so it is named here.
     api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
     register_error_handlers(app)
+    waiting.init_app(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     return app

@@ -69,7 +69,12 @@ ENVIRONMENT = {
     "VOXHOOK_ADMIN_TOKEN": "operator token for the admin API (/api/v1/admin: accounts, "
     "top-ups, wallet audit), at least 32 characters; unset: the admin API is off",
     "VOXHOOK_API_WORKERS": "gunicorn processes (default 2)",
-    "VOXHOOK_API_THREADS": "threads per gunicorn process (default 4)",
+    "VOXHOOK_API_THREADS": "threads per gunicorn process with the gthread worker class "
+    "(default 4)",
+    "VOXHOOK_API_WORKER_CLASS": "gevent (default: a waiting request is a greenlet, so "
+    "?wait= and OpenAI's synchronous requests hold no thread) | gthread",
+    "VOXHOOK_API_CONNECTIONS": "concurrent requests per gunicorn process with gevent "
+    "(default 1000)",
 }
 
 
@@ -200,6 +205,11 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     api_workers: int = 2
     api_threads: int = 4
+    #: gunicorn's worker class: ``gevent`` (greenlets; long waits cost no thread) or
+    #: ``gthread`` (a thread per request in flight).
+    api_worker_class: str = "gevent"
+    #: With gevent: how many requests one gunicorn process serves at once.
+    api_connections: int = 1000
     queue_name: str = "voxhook-transcriptions"
     #: How often a worker announces itself (and beats for its running job), in seconds.
     worker_heartbeat_s: int = 10
@@ -271,6 +281,9 @@ class Settings:
             admin_token=_admin_token(env),
             api_workers=_int(env, "VOXHOOK_API_WORKERS", 2),
             api_threads=_int(env, "VOXHOOK_API_THREADS", 4),
+            api_worker_class=_choice(env, "VOXHOOK_API_WORKER_CLASS", {"gevent", "gthread"},
+                                     "gevent"),
+            api_connections=_int(env, "VOXHOOK_API_CONNECTIONS", 1000),
             queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
         )
 
@@ -306,6 +319,8 @@ class Settings:
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
             "VOXHOOK_API_THREADS": str(self.api_threads),
+            "VOXHOOK_API_WORKER_CLASS": self.api_worker_class,
+            "VOXHOOK_API_CONNECTIONS": str(self.api_connections),
             "VOXHOOK_QUEUE": self.queue_name,
         }
         if self.pipelines_path:

@@ -37,6 +37,7 @@ from app.store.models import (
     WebhookDelivery,
     utcnow,
 )
+from app.transcriptions.engine_options import EngineOptions
 from app.transcriptions.pipelines import PipelineCatalog
 from app.webhooks.doorbell import ring_doorbell
 from app.webhooks.events import record_transcription_event
@@ -50,6 +51,7 @@ from worker.errors import (
     WorkerLost,
 )
 from worker.media.store import MediaStore
+from worker.notify import SegmentPublisher, job_ended
 from worker.speech.diarization import SpeakerConstraints
 from worker.speech.model_cache import ModelCache
 from worker.speech.pipeline import JobSpec, run_pipeline
@@ -143,6 +145,7 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         charged = wallet.charge(session, transcription_id, row.completed_at)
         announced = record_transcription_event(session, row, row.completed_at)
     _ring(context.settings, announced)
+    job_ended(context.settings, transcription_id)
     log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
              outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
@@ -207,7 +210,8 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
                        align=row.align or row.diarize, diarize=row.diarize,
                        speakers=SpeakerConstraints(exact=row.speaker_count,
                                                    minimum=row.min_speakers,
-                                                   maximum=row.max_speakers))
+                                                   maximum=row.max_speakers),
+                       options=EngineOptions.from_json(row.engine_options))
 
 
 def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> None:
@@ -261,6 +265,7 @@ def _finish_failed(database: Database, settings: Settings, transcription_id: str
         row.completed_at = utcnow()
         announced = record_transcription_event(session, row, row.completed_at)
     _ring(settings, announced)
+    job_ended(settings, transcription_id)
     return True
 
 
@@ -271,6 +276,7 @@ class _JobHooks:
         self.context = context
         self.transcription_id = transcription_id
         self._last_write = 0.0
+        self.on_segment = SegmentPublisher(context.settings, transcription_id)
 
     def on_audio(self, duration_s: float) -> None:
         """The duration is known: record it and the cost, and (billing on) reserve the cost,

@@ -53,6 +53,7 @@ from app.store.models import (
 )
 from app.transcriptions.pipelines import Pipeline, PipelineCatalog
 from app.transcriptions.queue import JobQueue
+from app.transcriptions.waiting import announce_final
 from app.webhooks.service import check_delivery_url
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,7 @@ class TranscriptionService:
             min_speakers=payload.get("min_speakers"),
             max_speakers=payload.get("max_speakers"),
             webhook_url=payload.get("webhook_url"),
+            engine_options=payload.get("engine_options"),
             progress=0.0,
             created_at=utcnow(),
         )
@@ -329,6 +331,8 @@ class TranscriptionService:
         found = self.get(caller, transcription_id)
         cancelled_from = self._mark_cancelled(found.id)
         row = self.get(caller, transcription_id)  # 404 if it was deleted meanwhile
+        if cancelled_from is not None:  # wake requests waiting for it (?wait=, OpenAI)
+            announce_final(self.queue.redis, self.queue.queue.name, row.id)
         if cancelled_from == TranscriptionStatus.QUEUED:
             self._dequeue(row.id)
             self._release_unstarted_media(row)
