@@ -8,7 +8,6 @@ torch, faster_whisper or pyannote: jobs are enqueued by dotted path.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,8 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.media.storage import MediaStorage
     from app.media.uploads import UploadService
+    from app.observability import http as observability_http
+    from app.observability.logs import configure_logging
     from app.store.db import Database
     from app.transcriptions.pipelines import PipelineCatalog
     from app.transcriptions.queue import JobQueue
@@ -65,8 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.webhooks.service import WebhookService
 
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.request_class = SpoolingRequest  # multipart file parts go to disk, not memory
     app.config.update(
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
     register_error_handlers(app)
     waiting.init_app(app)
+    observability_http.init_app(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     return app

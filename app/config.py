@@ -64,6 +64,11 @@ ENVIRONMENT = {
     "VOXHOOK_S3_ACCESS_KEY_ID": "S3 access key id (default: boto3's own credential chain)",
     "VOXHOOK_S3_SECRET_ACCESS_KEY": "S3 secret access key",
     "VOXHOOK_LOG_LEVEL": "DEBUG | INFO | WARNING (default INFO)",
+    "VOXHOOK_LOG_FORMAT": "text (default) | json: one JSON object per log line",
+    "VOXHOOK_WORKER_METRICS_PORT": "port on which a transcription worker exposes its "
+    "Prometheus metrics (default: none)",
+    "VOXHOOK_WEBHOOK_METRICS_PORT": "port on which the webhook worker exposes its Prometheus "
+    "metrics (default: none)",
     "VOXHOOK_PUBLIC_URL": "the URL clients reach the API at, shown by `serve`",
     "VOXHOOK_BILLING": "off (default: costs shown, nothing enforced) | on",
     "VOXHOOK_ADMIN_TOKEN": "operator token for the admin API (/api/v1/admin: accounts, "
@@ -199,6 +204,11 @@ class Settings:
     internal_api_url: str | None = None
     job_timeouts: JobTimeouts = field(default_factory=JobTimeouts)
     log_level: str = "INFO"
+    #: ``text`` or ``json`` (one object per line), for every process.
+    log_format: str = "text"
+    #: Where a transcription worker / the webhook worker serve /metrics (None: nowhere).
+    worker_metrics_port: int | None = None
+    webhook_metrics_port: int | None = None
     public_url: str | None = None
     billing_enforced: bool = False
     #: The operator's token for the admin API; empty: the admin API is off. Never shown.
@@ -276,6 +286,9 @@ class Settings:
             secret_key=env.get("VOXHOOK_SECRET_KEY") or "",
             internal_api_url=env.get("VOXHOOK_INTERNAL_API_URL") or None,
             log_level=(env.get("VOXHOOK_LOG_LEVEL") or "INFO").upper(),
+            log_format=_choice(env, "VOXHOOK_LOG_FORMAT", {"text", "json"}, "text"),
+            worker_metrics_port=_int(env, "VOXHOOK_WORKER_METRICS_PORT", 0) or None,
+            webhook_metrics_port=_int(env, "VOXHOOK_WEBHOOK_METRICS_PORT", 0) or None,
             public_url=env.get("VOXHOOK_PUBLIC_URL") or None,
             billing_enforced=billing == "on",
             admin_token=_admin_token(env),
@@ -316,6 +329,7 @@ class Settings:
             "VOXHOOK_WEBHOOK_JITTER": str(self.webhooks.jitter),
             "VOXHOOK_WEBHOOK_TIMEOUT_S": str(self.webhooks.timeout_s),
             "VOXHOOK_LOG_LEVEL": self.log_level,
+            "VOXHOOK_LOG_FORMAT": self.log_format,
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
             "VOXHOOK_API_THREADS": str(self.api_threads),
@@ -333,6 +347,10 @@ class Settings:
             env["HF_TOKEN"] = self.hf_token
         if self.public_url:
             env["VOXHOOK_PUBLIC_URL"] = self.public_url
+        if self.worker_metrics_port:
+            env["VOXHOOK_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
+        if self.webhook_metrics_port:
+            env["VOXHOOK_WEBHOOK_METRICS_PORT"] = str(self.webhook_metrics_port)
         if self.fetch_ca_bundle:
             env["VOXHOOK_FETCH_CA_BUNDLE"] = str(self.fetch_ca_bundle)
         if self.secret_key:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
+from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import update
@@ -27,6 +28,8 @@ from app.billing.pricing import (
     quickstart_cost_micro_usd,
 )
 from app.config import Settings
+from app.observability.context import request_id
+from app.observability.metrics import record_finished
 from app.store.db import Database
 from app.store.models import (
     Surface,
@@ -91,7 +94,11 @@ def current_context() -> WorkerContext:
 
 
 def run_transcription(transcription_id: str) -> str:
-    """Transcribe one queued transcription; returns its final status."""
+    """Transcribe one queued transcription; returns its final status.
+
+    The request id of the request that created it (the job's meta) is on every log line."""
+    job = get_current_job()
+    request_id.set(job.meta.get("request_id") if job is not None else None)
     context = current_context()
     spec = _start(context, transcription_id)
     if spec is None:
@@ -146,6 +153,8 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         announced = record_transcription_event(session, row, row.completed_at)
     _ring(context.settings, announced)
     job_ended(context.settings, transcription_id)
+    record_finished(spec.pipeline_code, "completed", timings=outcome.timings,
+                    duration_s=outcome.duration_s, charged_micro_usd=charged)
     log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
              outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
@@ -264,8 +273,10 @@ def _finish_failed(database: Database, settings: Settings, transcription_id: str
         row.cost_micro_usd = None
         row.completed_at = utcnow()
         announced = record_transcription_event(session, row, row.completed_at)
+        pipeline_code = row.pipeline_code
     _ring(settings, announced)
     job_ended(settings, transcription_id)
+    record_finished(pipeline_code, "failed", error.code)
     return True
 
 

@@ -83,7 +83,6 @@ def gunicorn_command(settings: Settings, host: str, port: int) -> list[str]:
         "--worker-class", settings.api_worker_class,
         "--timeout", "60",
         "--graceful-timeout", "20",
-        "--access-logfile", "-",
         "--log-level", settings.log_level.lower(),
     ]
 

@@ -40,6 +40,7 @@ from app.errors import (
 from app.media.netguard import Resolver
 from app.media.storage import MediaStorage
 from app.media.uploads import claim_upload, release_upload
+from app.observability.metrics import TRANSCRIPTIONS_CREATED
 from app.store.db import Database
 from app.store.models import (
     IdempotencyRecord,
@@ -254,6 +255,7 @@ class TranscriptionService:
                 raise
             return replay
         self._enqueue(transcription, idempotency)
+        TRANSCRIPTIONS_CREATED.labels(pipeline.code, str(surface)).inc()
         return Created(status, body)
 
     def check_funds(self, caller: Caller) -> None:
