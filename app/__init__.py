@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.media.storage import MediaStorage
     from app.media.uploads import UploadService
-    from app.observability import http as observability_http
-    from app.observability.logs import configure_logging
     from app.store.db import Database
     from app.transcriptions.pipelines import PipelineCatalog
     from app.transcriptions.queue import JobQueue
@@ -58,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.media.storage import storage_from_settings
     from app.media.sweep import SweepSchedule
     from app.media.uploads import UploadService
+    from app.observability import http as observability_http
+    from app.observability.logs import configure_logging
     from app.store.db import Database
     from app.transcriptions.pipelines import load_catalog
     from app.transcriptions.queue import JobQueue

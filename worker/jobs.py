@@ -98,17 +98,20 @@ def run_transcription(transcription_id: str) -> str:
 
     The request id of the request that created it (the job's meta) is on every log line."""
     job = get_current_job()
-    request_id.set(job.meta.get("request_id") if job is not None else None)
-    context = current_context()
-    spec = _start(context, transcription_id)
-    if spec is None:
-        return "skipped"
-    work_dir = context.settings.data_dir / "media" / "work" / transcription_id
-    work_dir.mkdir(parents=True, exist_ok=True)
+    token = request_id.set(job.meta.get("request_id") if job is not None else None)
     try:
-        return _run(context, spec, work_dir)
+        context = current_context()
+        spec = _start(context, transcription_id)
+        if spec is None:
+            return "skipped"
+        work_dir = context.settings.data_dir / "media" / "work" / transcription_id
+        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return _run(context, spec, work_dir)
+        finally:
+            _release_media(context, spec, work_dir)
     finally:
-        _release_media(context, spec, work_dir)
+        request_id.reset(token)
 
 
 def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:

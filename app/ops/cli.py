@@ -57,10 +57,11 @@ def serve(host: str, port: int) -> None:
 @click.option("--port", default=8000, show_default=True)
 def api(host: str, port: int) -> None:
     """The HTTP API under gunicorn (applies database migrations first)."""
+    from app.observability.logs import configure_logging
     from app.store.migrate import upgrade
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(_database(settings))
     os.execvp(sys.executable, gunicorn_command(settings, host, port))
 

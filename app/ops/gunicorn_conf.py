@@ -16,6 +16,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+
+def _logconfig() -> dict[str, Any] | None:
+    """With VOXHOOK_LOG_FORMAT=json, gunicorn's own lines (start, worker boots and exits)
+    are JSON objects too, through the same formatter as the application's."""
+    from app.config import Settings
+
+    if Settings.from_env().log_format != "json":
+        return None
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["rid"],
+               "stream": "ext://sys.stderr"}
+    return {"version": 1, "disable_existing_loggers": False,
+            "filters": {"rid": {"()": "app.observability.logs.RequestIdFilter"}},
+            "formatters": {"json": {"()": "app.observability.logs.JsonFormatter"}},
+            "handlers": {"console": handler},
+            "loggers": {"gunicorn.error": {"handlers": ["console"], "propagate": False},
+                        "gunicorn.access": {"handlers": ["console"], "propagate": False}},
+            "root": {"level": "INFO", "handlers": ["console"]}}
+
+
+logconfig_dict = _logconfig() or {}
+
 #: Set by :func:`on_starting` when this module made the folder (and so removes it).
 _made: list[Path] = []
 
