@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
     from flask_smorest import Api
 
-    from app.api import waiting
+    from app.api import docs_assets, waiting
     from app.api.bodies import SpoolingRequest
     from app.api.openai import routes as openai
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
@@ -76,11 +76,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
         JSON_SORT_KEYS=False,
     )
+    docs_assets.configure(app)  # /docs and /redoc load nothing from the internet
     db = Database.from_settings(settings)
     queue = JobQueue(settings)
     catalog = load_catalog(settings)
