@@ -36,9 +36,18 @@ def _database(settings: Settings):
     return Database.from_settings(settings)
 
 
-@click.group(epilog="Environment: " + "; ".join(f"{k}: {v}" for k, v in ENVIRONMENT.items()))
+@click.group(epilog="Settings come from environment variables: `voxhook config` lists them.")
 def main() -> None:
     """Voxhook: self-hosted speech-to-text for automation."""
+
+
+@main.command()
+def config() -> None:
+    """List the environment variables Voxhook reads, with what each means (also in the
+    README's Configuration table)."""
+    width = max(len(name) for name in ENVIRONMENT)
+    for name, meaning in ENVIRONMENT.items():
+        click.echo(f"{name:<{width}}  {meaning}")
 
 
 @main.command()
