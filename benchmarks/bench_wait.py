@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import statistics
 import tempfile
@@ -216,8 +217,16 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
             poll_vs_wait(stack, headers, url, args.jobs)
         print(f"\n(b) other GETs while {args.waiters} requests wait and {args.sync} "
               "synchronous OpenAI requests are open")
-        idle, loaded = load(stack, headers, url, FIXTURES / "jfk.flac", args.waiters,
-                            args.sync)
+        print(f"  machine load average before: {os.getloadavg()[0]:.1f} (2 cores; above 2, "
+              "other processes compete and the figures are disturbed)")
+        try:
+            idle, loaded = load(stack, headers, url, FIXTURES / "jfk.flac", args.waiters,
+                                args.sync)
+        except requests.Timeout as exc:  # gthread: every thread holds a waiting request
+            print(f"  MISSES the 50 ms target: the API stopped answering other requests "
+                  f"({exc.__class__.__name__})")
+            stack.stop()
+            continue
         verdict = "meets" if loaded <= 0.050 else "MISSES"
         print(f"  p99 under load / idle p99: {loaded / idle:.1f}x; {verdict} the 50 ms target")
         stack.stop()
