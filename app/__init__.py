@@ -8,7 +8,6 @@ torch, faster_whisper or pyannote: jobs are enqueued by dotted path.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,8 +45,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
     from flask_smorest import Api
 
+    from app.api import docs_assets, waiting
     from app.api.bodies import SpoolingRequest
     from app.api.errors import register_error_handlers
+    from app.api.openai import routes as openai
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.config import Settings
     from app.dashboard import init_app as init_dashboard
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.media.storage import storage_from_settings
     from app.media.sweep import SweepSchedule
     from app.media.uploads import UploadService
+    from app.observability import http as observability_http
+    from app.observability.logs import configure_logging
     from app.store.db import Database
     from app.transcriptions.pipelines import load_catalog
     from app.transcriptions.queue import JobQueue
@@ -64,8 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.webhooks.service import WebhookService
 
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.request_class = SpoolingRequest  # multipart file parts go to disk, not memory
     app.config.update(
@@ -75,11 +77,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
         JSON_SORT_KEYS=False,
     )
+    docs_assets.configure(app)  # /docs and /redoc load nothing from the internet
     db = Database.from_settings(settings)
     queue = JobQueue(settings)
     catalog = load_catalog(settings)
@@ -105,12 +106,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.options["security"] = [{"bearer": []}]
     api.spec.components.security_scheme("admin", admin.SECURITY_SCHEME)
     for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, webhooks.blp,
-                      uploads.blp, uploads.internal_blp, admin.blp):
+                      uploads.blp, uploads.internal_blp, admin.blp, openai.blp):
         api.register_blueprint(blueprint)
     # What webhook endpoints receive: no view answers it, so it is named here.
     api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
     register_error_handlers(app)
     init_dashboard(app)
+    waiting.init_app(app)
+    observability_http.init_app(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     return app

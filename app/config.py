@@ -64,12 +64,22 @@ ENVIRONMENT = {
     "VOXHOOK_S3_ACCESS_KEY_ID": "S3 access key id (default: boto3's own credential chain)",
     "VOXHOOK_S3_SECRET_ACCESS_KEY": "S3 secret access key",
     "VOXHOOK_LOG_LEVEL": "DEBUG | INFO | WARNING (default INFO)",
+    "VOXHOOK_LOG_FORMAT": "text (default) | json: one JSON object per log line",
+    "VOXHOOK_WORKER_METRICS_PORT": "port on which a transcription worker exposes its "
+    "Prometheus metrics (default: none)",
+    "VOXHOOK_WEBHOOK_METRICS_PORT": "port on which the webhook worker exposes its Prometheus "
+    "metrics (default: none)",
     "VOXHOOK_PUBLIC_URL": "the URL clients reach the API at, shown by `serve`",
     "VOXHOOK_BILLING": "off (default: costs shown, nothing enforced) | on",
     "VOXHOOK_ADMIN_TOKEN": "operator token for the admin API (/api/v1/admin: accounts, "
     "top-ups, wallet audit), at least 32 characters; unset: the admin API is off",
     "VOXHOOK_API_WORKERS": "gunicorn processes (default 2)",
-    "VOXHOOK_API_THREADS": "threads per gunicorn process (default 4)",
+    "VOXHOOK_API_THREADS": "threads per gunicorn process with the gthread worker class "
+    "(default 4)",
+    "VOXHOOK_API_WORKER_CLASS": "gevent (default: a waiting request is a greenlet, so "
+    "?wait= and OpenAI's synchronous requests hold no thread) | gthread",
+    "VOXHOOK_API_CONNECTIONS": "concurrent requests per gunicorn process with gevent "
+    "(default 1000)",
 }
 
 
@@ -194,12 +204,22 @@ class Settings:
     internal_api_url: str | None = None
     job_timeouts: JobTimeouts = field(default_factory=JobTimeouts)
     log_level: str = "INFO"
+    #: ``text`` or ``json`` (one object per line), for every process.
+    log_format: str = "text"
+    #: Where a transcription worker / the webhook worker serve /metrics (None: nowhere).
+    worker_metrics_port: int | None = None
+    webhook_metrics_port: int | None = None
     public_url: str | None = None
     billing_enforced: bool = False
     #: The operator's token for the admin API; empty: the admin API is off. Never shown.
     admin_token: str = field(default="", repr=False)
     api_workers: int = 2
     api_threads: int = 4
+    #: gunicorn's worker class: ``gevent`` (greenlets; long waits cost no thread) or
+    #: ``gthread`` (a thread per request in flight).
+    api_worker_class: str = "gevent"
+    #: With gevent: how many requests one gunicorn process serves at once.
+    api_connections: int = 1000
     queue_name: str = "voxhook-transcriptions"
     #: How often a worker announces itself (and beats for its running job), in seconds.
     worker_heartbeat_s: int = 10
@@ -266,11 +286,17 @@ class Settings:
             secret_key=env.get("VOXHOOK_SECRET_KEY") or "",
             internal_api_url=env.get("VOXHOOK_INTERNAL_API_URL") or None,
             log_level=(env.get("VOXHOOK_LOG_LEVEL") or "INFO").upper(),
+            log_format=_choice(env, "VOXHOOK_LOG_FORMAT", {"text", "json"}, "text"),
+            worker_metrics_port=_int(env, "VOXHOOK_WORKER_METRICS_PORT", 0) or None,
+            webhook_metrics_port=_int(env, "VOXHOOK_WEBHOOK_METRICS_PORT", 0) or None,
             public_url=env.get("VOXHOOK_PUBLIC_URL") or None,
             billing_enforced=billing == "on",
             admin_token=_admin_token(env),
             api_workers=_int(env, "VOXHOOK_API_WORKERS", 2),
             api_threads=_int(env, "VOXHOOK_API_THREADS", 4),
+            api_worker_class=_choice(env, "VOXHOOK_API_WORKER_CLASS", {"gevent", "gthread"},
+                                     "gevent"),
+            api_connections=_int(env, "VOXHOOK_API_CONNECTIONS", 1000),
             queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
         )
 
@@ -303,9 +329,12 @@ class Settings:
             "VOXHOOK_WEBHOOK_JITTER": str(self.webhooks.jitter),
             "VOXHOOK_WEBHOOK_TIMEOUT_S": str(self.webhooks.timeout_s),
             "VOXHOOK_LOG_LEVEL": self.log_level,
+            "VOXHOOK_LOG_FORMAT": self.log_format,
             "VOXHOOK_BILLING": "on" if self.billing_enforced else "off",
             "VOXHOOK_API_WORKERS": str(self.api_workers),
             "VOXHOOK_API_THREADS": str(self.api_threads),
+            "VOXHOOK_API_WORKER_CLASS": self.api_worker_class,
+            "VOXHOOK_API_CONNECTIONS": str(self.api_connections),
             "VOXHOOK_QUEUE": self.queue_name,
         }
         if self.pipelines_path:
@@ -318,6 +347,10 @@ class Settings:
             env["HF_TOKEN"] = self.hf_token
         if self.public_url:
             env["VOXHOOK_PUBLIC_URL"] = self.public_url
+        if self.worker_metrics_port:
+            env["VOXHOOK_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
+        if self.webhook_metrics_port:
+            env["VOXHOOK_WEBHOOK_METRICS_PORT"] = str(self.webhook_metrics_port)
         if self.fetch_ca_bundle:
             env["VOXHOOK_FETCH_CA_BUNDLE"] = str(self.fetch_ca_bundle)
         if self.secret_key:

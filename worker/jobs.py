@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
+from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import update
@@ -27,6 +28,8 @@ from app.billing.pricing import (
     quickstart_cost_micro_usd,
 )
 from app.config import Settings
+from app.observability.context import request_id
+from app.observability.metrics import record_finished
 from app.store.db import Database
 from app.store.models import (
     Surface,
@@ -37,6 +40,7 @@ from app.store.models import (
     WebhookDelivery,
     utcnow,
 )
+from app.transcriptions.engine_options import EngineOptions
 from app.transcriptions.pipelines import PipelineCatalog
 from app.webhooks.doorbell import ring_doorbell
 from app.webhooks.events import record_transcription_event
@@ -50,6 +54,7 @@ from worker.errors import (
     WorkerLost,
 )
 from worker.media.store import MediaStore
+from worker.notify import SegmentPublisher, job_ended
 from worker.speech.diarization import SpeakerConstraints
 from worker.speech.model_cache import ModelCache
 from worker.speech.pipeline import JobSpec, run_pipeline
@@ -89,17 +94,24 @@ def current_context() -> WorkerContext:
 
 
 def run_transcription(transcription_id: str) -> str:
-    """Transcribe one queued transcription; returns its final status."""
-    context = current_context()
-    spec = _start(context, transcription_id)
-    if spec is None:
-        return "skipped"
-    work_dir = context.settings.data_dir / "media" / "work" / transcription_id
-    work_dir.mkdir(parents=True, exist_ok=True)
+    """Transcribe one queued transcription; returns its final status.
+
+    The request id of the request that created it (the job's meta) is on every log line."""
+    job = get_current_job()
+    token = request_id.set(job.meta.get("request_id") if job is not None else None)
     try:
-        return _run(context, spec, work_dir)
+        context = current_context()
+        spec = _start(context, transcription_id)
+        if spec is None:
+            return "skipped"
+        work_dir = context.settings.data_dir / "media" / "work" / transcription_id
+        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return _run(context, spec, work_dir)
+        finally:
+            _release_media(context, spec, work_dir)
     finally:
-        _release_media(context, spec, work_dir)
+        request_id.reset(token)
 
 
 def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
@@ -143,6 +155,9 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         charged = wallet.charge(session, transcription_id, row.completed_at)
         announced = record_transcription_event(session, row, row.completed_at)
     _ring(context.settings, announced)
+    job_ended(context.settings, transcription_id)
+    record_finished(spec.pipeline_code, "completed", timings=outcome.timings,
+                    duration_s=outcome.duration_s, charged_micro_usd=charged)
     log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
              outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
@@ -207,7 +222,8 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
                        align=row.align or row.diarize, diarize=row.diarize,
                        speakers=SpeakerConstraints(exact=row.speaker_count,
                                                    minimum=row.min_speakers,
-                                                   maximum=row.max_speakers))
+                                                   maximum=row.max_speakers),
+                       options=EngineOptions.from_json(row.engine_options))
 
 
 def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> None:
@@ -260,7 +276,10 @@ def _finish_failed(database: Database, settings: Settings, transcription_id: str
         row.cost_micro_usd = None
         row.completed_at = utcnow()
         announced = record_transcription_event(session, row, row.completed_at)
+        pipeline_code = row.pipeline_code
     _ring(settings, announced)
+    job_ended(settings, transcription_id)
+    record_finished(pipeline_code, "failed", error.code)
     return True
 
 
@@ -271,6 +290,7 @@ class _JobHooks:
         self.context = context
         self.transcription_id = transcription_id
         self._last_write = 0.0
+        self.on_segment = SegmentPublisher(context.settings, transcription_id)
 
     def on_audio(self, duration_s: float) -> None:
         """The duration is known: record it and the cost, and (billing on) reserve the cost,

@@ -23,6 +23,8 @@ from rq.job import Job
 from app.config import Settings
 from app.media.storage import storage_from_settings
 from app.media.sweep import SweepSchedule, sweeps_here
+from app.observability.logs import configure_logging
+from app.observability.metrics import serve_worker_metrics
 from app.store.db import Database
 from app.transcriptions.pipelines import load_catalog
 from app.transcriptions.queue import WORKER_KEY_PREFIX, WorkerAnnouncement
@@ -97,8 +99,8 @@ class Heartbeat(threading.Thread):
 
 def run_worker(settings: Settings, burst: bool = False) -> int:
     """Load the models, then take jobs until stopped (or until the queue is empty: burst)."""
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
+    serve_worker_metrics(settings.worker_metrics_port, "worker")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
     catalog = load_catalog(settings)

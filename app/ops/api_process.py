@@ -12,15 +12,22 @@ from app.config import Settings
 
 
 def gunicorn_command(settings: Settings, host: str, port: int) -> list[str]:
-    """The argv that runs the API under gunicorn with the configured processes and threads."""
+    """The argv that runs the API under gunicorn with the configured processes and worker
+    class: gevent by default, so a request that waits (``?wait=``, OpenAI's synchronous
+    transcriptions) parks a greenlet instead of holding one of a few threads
+    (docs/deployment.md, "Serving model"). ``app.ops.gunicorn_conf`` keeps Prometheus'
+    multiprocess metrics right across the processes."""
+    concurrency = (["--worker-connections", str(settings.api_connections)]
+                   if settings.api_worker_class == "gevent"
+                   else ["--threads", str(settings.api_threads)])
     return [
         sys.executable, "-m", "gunicorn", "app.wsgi:app",
+        "--config", "python:app.ops.gunicorn_conf",
         "--bind", f"{host}:{port}",
         "--workers", str(settings.api_workers),
-        "--threads", str(settings.api_threads),
-        "--worker-class", "gthread",
+        *concurrency,
+        "--worker-class", settings.api_worker_class,
         "--timeout", "60",
         "--graceful-timeout", "20",
-        "--access-logfile", "-",
         "--log-level", settings.log_level.lower(),
     ]

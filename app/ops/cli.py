@@ -37,9 +37,18 @@ def _database(settings: Settings):
     return Database.from_settings(settings)
 
 
-@click.group(epilog="Environment: " + "; ".join(f"{k}: {v}" for k, v in ENVIRONMENT.items()))
+@click.group(epilog="Settings come from environment variables: `voxhook config` lists them.")
 def main() -> None:
     """Voxhook: self-hosted speech-to-text for automation."""
+
+
+@main.command()
+def config() -> None:
+    """List the environment variables Voxhook reads, with what each means (also in the
+    README's Configuration table)."""
+    width = max(len(name) for name in ENVIRONMENT)
+    for name, meaning in ENVIRONMENT.items():
+        click.echo(f"{name:<{width}}  {meaning}")
 
 
 @main.command()
@@ -58,10 +67,11 @@ def serve(host: str, port: int) -> None:
 @click.option("--port", default=8000, show_default=True)
 def api(host: str, port: int) -> None:
     """The HTTP API under gunicorn (applies database migrations first)."""
+    from app.observability.logs import configure_logging
     from app.store.migrate import upgrade
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(_database(settings))
     os.execvp(sys.executable, gunicorn_command(settings, host, port))
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.config import Settings
+from app.observability.logs import configure_logging
 from app.ops.api_process import gunicorn_command
 from app.ops.embedded_redis import EmbeddedRedis
 from app.store.db import Database
@@ -67,8 +68,7 @@ class Child:
 def serve(settings: Settings, host: str, port: int) -> int:
     """Run Redis, the API, a worker and the webhook worker until SIGINT/SIGTERM; returns the
     exit status."""
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(settings.data_dir / "redis").start()
     try:

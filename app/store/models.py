@@ -210,6 +210,9 @@ class Transcription(Base):
     #: Cost in micro-dollars (1e-6 USD), exact; None until the duration is known.
     cost_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: How the engine runs beyond the pipeline (``app.transcriptions.engine_options``):
+    #: task, initial prompt, temperature, known speakers. None: the pipeline's settings.
+    engine_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     #: The worker that ran it (host:pid), for operators following a job through the logs.

@@ -18,6 +18,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from app.config import Settings
+from app.observability.context import request_id
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class JobQueue:
             description=f"transcription {transcription_id}",
             retry=Retry(max=ABANDONED_JOB_RETRIES),
             on_failure=Callback(FAILURE_CALLBACK),
+            meta={"request_id": request_id.get()},  # carried into the job's log lines
         )
         log.info("transcription %s queued on %s", transcription_id, self.queue.name)
 

@@ -37,6 +37,7 @@ from app.errors import (
 from app.media.netguard import Resolver
 from app.media.storage import MediaStorage
 from app.media.uploads import claim_upload, release_upload
+from app.observability.metrics import TRANSCRIPTIONS_CREATED
 from app.store.db import Database
 from app.store.models import (
     IdempotencyRecord,
@@ -57,6 +58,7 @@ from app.transcriptions.pipelines import (
     resolve_pipeline,
 )
 from app.transcriptions.queue import JobQueue
+from app.transcriptions.waiting import announce_final
 from app.webhooks.service import check_delivery_url
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ class TranscriptionService:
             min_speakers=payload.get("min_speakers"),
             max_speakers=payload.get("max_speakers"),
             webhook_url=payload.get("webhook_url"),
+            engine_options=payload.get("engine_options"),
             progress=0.0,
             created_at=utcnow(),
         )
@@ -171,6 +174,7 @@ class TranscriptionService:
                 raise
             return replay
         self._enqueue(transcription, idempotency)
+        TRANSCRIPTIONS_CREATED.labels(pipeline.code, str(surface)).inc()
         return Created(status, body)
 
     def check_funds(self, caller: Caller) -> None:
@@ -248,6 +252,8 @@ class TranscriptionService:
         found = self.get(caller, transcription_id)
         cancelled_from = self._mark_cancelled(found.id)
         row = self.get(caller, transcription_id)  # 404 if it was deleted meanwhile
+        if cancelled_from is not None:  # wake requests waiting for it (?wait=, OpenAI)
+            announce_final(self.queue.redis, self.queue.queue.name, row.id)
         if cancelled_from == TranscriptionStatus.QUEUED:
             self._dequeue(row.id)
             self._release_unstarted_media(row)

@@ -13,7 +13,8 @@ import numpy as np
 
 
 class SampleRecorder:
-    """Delegates ``transcribe`` / ``diarize`` to ``model``, appending the samples to ``seen``."""
+    """Delegates ``transcribe`` / ``diarize`` (``diarize_with_voices``) to ``model``, appending
+    the samples to ``seen``."""
 
     def __init__(self, model: Any, seen: list[np.ndarray]) -> None:
         self.model, self.seen = model, seen
@@ -25,3 +26,10 @@ class SampleRecorder:
     def diarize(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         self.seen.append(samples)
         return self.model.diarize(samples, *args, **kwargs)
+
+    def diarize_with_voices(self, samples: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(samples)
+        return self.model.diarize_with_voices(samples, *args, **kwargs)
+
+    def embed(self, samples: np.ndarray) -> Any:
+        return self.model.embed(samples)

@@ -21,6 +21,8 @@ from worker.errors import ModelUnavailable, summarize
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
+#: Hears one decoded segment: (start, end, text).
+SegmentCallback = Callable[[float, float, str], None]
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,21 @@ class AsrEngine:
                  self.device, self.compute_type)
 
     def transcribe(self, samples: np.ndarray, *, language: str | None, word_timestamps: bool,
-                   on_progress: ProgressCallback | None = None) -> AsrOutput:
-        """Transcribe 16 kHz mono samples; ``language`` None detects it."""
+                   on_progress: ProgressCallback | None = None,
+                   on_segment: SegmentCallback | None = None,
+                   task: str = "transcribe", initial_prompt: str | None = None,
+                   temperature: float | None = None) -> AsrOutput:
+        """Transcribe 16 kHz mono samples; ``language`` None detects it.
+
+        ``task="translate"`` writes English; ``initial_prompt`` and ``temperature`` override
+        the pipeline's decoding for this request; ``on_segment`` hears each segment as soon
+        as it is decoded (streaming)."""
         options = decoding_arguments(self.pipeline.decoding)
+        options["task"] = task
+        if initial_prompt:
+            options["initial_prompt"] = initial_prompt
+        if temperature is not None:
+            options["temperature"] = temperature
         duration = len(samples) / 16_000
         engine_language = to_engine_code(language) if language else None
         if self.batched is not None:
@@ -104,6 +118,8 @@ class AsrEngine:
                 words=tuple(AsrWord(w.word.strip(), w.start, w.end, w.probability,
                                     spaced=w.word[:1].isspace())
                             for w in (segment.words or ()))))
+            if on_segment is not None and segments[-1].text:
+                on_segment(segments[-1].start, segments[-1].end, segments[-1].text)
             if on_progress and duration > 0:
                 reached = max(reached, min(max(segment.end / duration, 0.0), 1.0))
                 on_progress(reached)

@@ -22,7 +22,7 @@ An utterance's ``confidence`` is the mean of its words' confidences; without wor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from worker.speech.speakers import (
     number_speakers,
     utterance_breaks,
 )
+from worker.speech.voices import rename_speakers
 
 #: Times are reported to the millisecond.
 _DECIMALS = 3
@@ -42,8 +43,12 @@ _DECIMALS = 3
 
 def build_result(output: AsrOutput, duration_s: float, with_words: bool,
                  turns: Sequence[SpeakerTurn] | None = None,
-                 rules: UtteranceRules = DEFAULT_RULES) -> dict[str, Any]:
-    """The ``result`` object of a completed transcription; ``turns`` given: diarized."""
+                 rules: UtteranceRules = DEFAULT_RULES,
+                 known_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``result`` object of a completed transcription; ``turns`` given: diarized.
+
+    ``known_names`` (diarizer label -> name) names recognised speakers instead of
+    numbering them (see :mod:`worker.speech.voices`)."""
     pieces: list[_Piece] = []
     floor = 0.0  # nothing may start before the previous thing ended
     for segment in output.segments:
@@ -56,7 +61,7 @@ def build_result(output: AsrOutput, duration_s: float, with_words: bool,
         utterances = [piece.utterance for piece in pieces]
         speakers: list[str] = []
     else:
-        utterances, speakers = _diarized(pieces, turns, rules)
+        utterances, speakers = _diarized(pieces, turns, rules, known_names or {})
     return {
         "full_transcript": " ".join(u["text"] for u in utterances),
         "language": output.language,
@@ -77,8 +82,8 @@ class _Piece:
     spaced: list[bool]
 
 
-def _diarized(pieces: list[_Piece], turns: Sequence[SpeakerTurn],
-              rules: UtteranceRules) -> tuple[list[dict[str, Any]], list[str]]:
+def _diarized(pieces: list[_Piece], turns: Sequence[SpeakerTurn], rules: UtteranceRules,
+              known_names: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
     """Label every word (and every wordless utterance), then cut utterances anew."""
     units: list[tuple[dict[str, Any], bool, bool] | _Piece] = []
     for piece in pieces:
@@ -90,6 +95,8 @@ def _diarized(pieces: list[_Piece], turns: Sequence[SpeakerTurn],
     spans = [_unit_span(unit) for unit in units]
     raw = assign_speakers(spans, turns)
     names = number_speakers(raw, turns)
+    if known_names:
+        names = rename_speakers(names, known_names)
     utterances: list[dict[str, Any]] = []
     run: list[tuple[dict[str, Any], bool]] = []  # consecutive words: (word, spaced)
     for unit, label in zip(units, raw, strict=True):

@@ -106,6 +106,13 @@ class Diarizer:
     def diarize(self, samples: np.ndarray, constraints: SpeakerConstraints,
                 on_progress: ProgressCallback | None = None) -> tuple[SpeakerTurn, ...]:
         """Who speaks when in 16 kHz mono ``samples``; turns sorted by start."""
+        return self.diarize_with_voices(samples, constraints, on_progress)[0]
+
+    def diarize_with_voices(self, samples: np.ndarray, constraints: SpeakerConstraints,
+                            on_progress: ProgressCallback | None = None
+                            ) -> tuple[tuple[SpeakerTurn, ...], dict[str, np.ndarray]]:
+        """The turns, and each speaker's voice: the centroid of the embeddings pyannote
+        clustered into that speaker (label -> vector; empty when pyannote gave none)."""
         waveform = self._torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         audio = {"waveform": waveform.unsqueeze(0), "sample_rate": SAMPLE_RATE}
         hook = _ProgressHook(on_progress) if on_progress else None
@@ -118,7 +125,21 @@ class Diarizer:
         turns = [SpeakerTurn(start=float(segment.start), end=float(segment.end),
                              speaker=str(label))
                  for segment, _, label in annotation.itertracks(yield_label=True)]
-        return tuple(sorted(turns, key=lambda turn: (turn.start, turn.end)))
+        voices: dict[str, np.ndarray] = {}
+        centroids = getattr(output, "speaker_embeddings", None)
+        if centroids is not None:  # rows in the order of speaker_diarization.labels()
+            for label, vector in zip(output.speaker_diarization.labels(), centroids,
+                                     strict=False):
+                voices[str(label)] = np.asarray(vector, dtype=np.float64)
+        return tuple(sorted(turns, key=lambda turn: (turn.start, turn.end))), voices
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """The voice of a clip (16 kHz mono), by the same embedding model that made the
+        speakers' centroids, so the two can be compared."""
+        waveform = self._torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        with self._torch.inference_mode():
+            vectors = self._pyannote._embedding(waveform.reshape(1, 1, -1))
+        return np.asarray(vectors[0], dtype=np.float64)
 
 
 def _import_pyannote() -> tuple[Any, Any]:

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.config import Settings
+from app.transcriptions.engine_options import EngineOptions
 from worker.media.store import MediaRef, MediaStore
 from worker.speech.assemble import build_result
 from worker.speech.audio import decode
 from worker.speech.diarization import SpeakerConstraints
 from worker.speech.model_cache import ModelCache
+from worker.speech.voices import match_voices, reference_samples
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class JobSpec:
     speakers: SpeakerConstraints = field(default_factory=SpeakerConstraints)
     upload_id: str | None = None
     upload_key: str | None = None
+    #: Task, prompt, temperature, known speakers (the OpenAI surface sets them).
+    options: EngineOptions = field(default_factory=EngineOptions)
 
     @property
     def media(self) -> MediaRef:
@@ -66,6 +70,9 @@ class PipelineHooks(Protocol):
     def on_progress(self, fraction: float) -> None:
         """The engine has come this far (0..1) through the audio."""
 
+    def on_segment(self, start: float, end: float, text: str) -> None:
+        """The engine has decoded one more segment (streamed to waiting clients)."""
+
 
 def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: MediaStore,
                  hooks: PipelineHooks, work_dir: Path) -> PipelineOutcome:
@@ -90,15 +97,24 @@ def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: M
     with stages("asr"):
         output = engine.transcribe(audio.samples, language=spec.language,
                                    word_timestamps=with_words,
-                                   on_progress=_scaled(hooks.on_progress, 0.0, asr_share))
-    turns = None
+                                   on_progress=_scaled(hooks.on_progress, 0.0, asr_share),
+                                   on_segment=getattr(hooks, "on_segment", None),
+                                   task=spec.options.task,
+                                   initial_prompt=spec.options.prompt,
+                                   temperature=spec.options.temperature)
+    turns, known_names = None, {}
     if diarizer is not None:
         with stages("diarization"):
-            turns = diarizer.diarize(audio.samples, spec.speakers,
-                                     on_progress=_scaled(hooks.on_progress, asr_share, 1.0))
+            turns, voices = diarizer.diarize_with_voices(
+                audio.samples, spec.speakers,
+                on_progress=_scaled(hooks.on_progress, asr_share, 1.0))
+            if spec.options.known_speakers:
+                references = [(known.name, diarizer.embed(reference_samples(known, work_dir)))
+                              for known in spec.options.known_speakers]
+                known_names = match_voices(voices, references)
     with stages("assembly"):
         result = build_result(output, audio.duration_s, with_words=with_words,
-                              turns=turns)
+                              turns=turns, known_names=known_names)
     log.info("transcription %s: stages %s%s", spec.transcription_id,
              ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.seconds.items()),
              f"; {len(result['speakers'])} speaker(s)" if turns is not None else "")

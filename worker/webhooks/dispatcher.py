@@ -35,6 +35,8 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.observability.logs import configure_logging
+from app.observability.metrics import WEBHOOK_ATTEMPTS, serve_worker_metrics
 from app.store.db import Database
 from app.store.models import (
     DeliveryStatus,
@@ -230,6 +232,9 @@ class Dispatcher:
             if kept.rowcount != 1:
                 log.warning("delivery %s: lease lost during attempt %d; its state is left to "
                             "the dispatcher that holds it now", item.id, number)
+        WEBHOOK_ATTEMPTS.labels("delivered" if status == DeliveryStatus.DELIVERED else
+                                "retrying" if status == DeliveryStatus.PENDING else
+                                "failed").inc()
         log.info("delivery %s attempt %d to %s: %s%s", item.id, number, _host(item.url),
                  status, f" ({result.status_code or result.error})"
                  if status != DeliveryStatus.DELIVERED else "")
@@ -285,8 +290,8 @@ def _host(url: str) -> str:
 
 def run_dispatcher(settings: Settings) -> int:
     """The ``voxhook webhook-worker`` process: send deliveries until SIGTERM or SIGINT."""
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
+    serve_worker_metrics(settings.webhook_metrics_port, "webhook worker")
     database = Database.from_settings(settings)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
     dispatcher = Dispatcher(settings, database, redis=redis)

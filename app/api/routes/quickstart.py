@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 
 from app.api.auth import authenticate, caller
@@ -24,6 +23,7 @@ from app.api.schemas.transcriptions import (
     QuickstartCreateSchema,
     QuickstartFileFieldsSchema,
 )
+from app.api.waiting import WaitQuerySchema, get_when_final
 from app.store.models import Surface, Transcription
 from app.transcriptions.representation import QuickstartTranscriptionSchema
 
@@ -63,11 +63,15 @@ def create():
 
 
 @blp.route("/<transcription_id>", methods=["GET"])
+@blp.arguments(WaitQuerySchema, location="query")
 @blp.response(200, QuickstartTranscriptionSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description="No such transcription for this account.")
-def get(transcription_id: str):
-    """Poll a transcription until ``status`` is ``completed`` or ``failed``."""
-    return current_app.extensions["voxhook"].transcriptions.get(caller(), transcription_id)
+def get(query: dict[str, Any], transcription_id: str):
+    """Poll a transcription until ``status`` is ``completed`` or ``failed``.
+
+    With ``?wait=N`` the answer comes as soon as it is final, or after N seconds.
+    """
+    return get_when_final(caller(), transcription_id, query["wait"])
 
 
 @blp.route("/<transcription_id>/export", methods=["GET"])

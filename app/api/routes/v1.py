@@ -28,6 +28,7 @@ from app.api.schemas.transcriptions import (
     V1CreateSchema,
     V1FileFieldsSchema,
 )
+from app.api.waiting import WaitQuerySchema, get_when_final
 from app.store.models import Surface, Transcription
 from app.transcriptions.listing import ListQuery
 from app.transcriptions.representation import V1TranscriptionSchema
@@ -107,11 +108,15 @@ def list_transcriptions(query: dict[str, Any]) -> Response:
 
 
 @blp.route("/transcriptions/<transcription_id>", methods=["GET"])
+@blp.arguments(WaitQuerySchema, location="query")
 @blp.response(200, V1TranscriptionSchema)
 @blp.alt_response(404, schema=ApiErrorSchema, description=_NOT_FOUND)
-def get_transcription(transcription_id: str):
-    """Poll a transcription until ``status`` is ``completed`` (or ``failed``, ``cancelled``)."""
-    return _service().get(caller(), transcription_id)
+def get_transcription(query: dict[str, Any], transcription_id: str):
+    """Poll a transcription until ``status`` is ``completed`` (or ``failed``, ``cancelled``).
+
+    With ``?wait=N`` the answer comes as soon as it is final, or after N seconds.
+    """
+    return get_when_final(caller(), transcription_id, query["wait"])
 
 
 @blp.route("/transcriptions/<transcription_id>/cancel", methods=["POST"])

@@ -1,10 +1,7 @@
 """Dashboard sessions: a signed-in browser of /dashboard, held server-side.
 
-Numbered 0009 so that it cannot collide with a concurrent 0008; it follows 0007 until the
-branches are merged and re-chained.
-
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -12,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

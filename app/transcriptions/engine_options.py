@@ -1,0 +1,48 @@
+"""How the speech engine runs for one request, beyond its pipeline's settings.
+
+The OpenAI-compatible surface lets a request choose Whisper's task (``translate`` writes
+English whatever the spoken language), an initial prompt, a sampling temperature, and name
+known speakers by reference clips. They are stored on the transcription
+(``transcriptions.engine_options``, JSON) and read back by the worker; a transcription
+without them runs exactly as its pipeline says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class KnownSpeaker:
+    """A speaker to recognise by voice: a name and a short clip (a ``data:`` URL)."""
+
+    name: str
+    #: ``data:<media type>;base64,<bytes>`` of a 2 to 10 second clip of that voice.
+    reference: str
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    task: str = "transcribe"
+    #: Text the model reads as if it came before the audio (Whisper's initial prompt).
+    prompt: str | None = None
+    #: One sampling temperature instead of the pipeline's; None: the pipeline's.
+    temperature: float | None = None
+    known_speakers: tuple[KnownSpeaker, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["known_speakers"] = [asdict(s) for s in self.known_speakers]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> EngineOptions:
+        if not data:
+            return cls()
+        return cls(task=data.get("task", "transcribe"), prompt=data.get("prompt"),
+                   temperature=data.get("temperature"),
+                   known_speakers=tuple(KnownSpeaker(**s)
+                                        for s in data.get("known_speakers") or ()))
