@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask_smorest import Api
 
     from app.api import docs_assets, waiting
+    from app.api import observability as observability_http
     from app.api.bodies import SpoolingRequest
     from app.api.errors import register_error_handlers
     from app.api.openai import routes as openai
@@ -56,7 +57,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.media.storage import storage_from_settings
     from app.media.sweep import SweepSchedule
     from app.media.uploads import UploadService
-    from app.observability import http as observability_http
     from app.observability.logs import configure_logging
     from app.store.db import Database
     from app.transcriptions.pipelines import load_catalog

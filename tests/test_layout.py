@@ -27,7 +27,7 @@ FLASK_MODULES = {"flask", "flask_smorest", "werkzeug"}
 PACKAGES = ("app", "worker")
 #: Alembic's scripts are loaded by path, not imported; they may read the models only.
 MIGRATIONS = REPO / "app" / "store" / "migrations"
-DOMAINS = ("app.transcriptions", "app.billing", "app.media", "app.webhooks")
+DOMAINS = ("app.observability", "app.transcriptions", "app.billing", "app.media", "app.webhooks")
 
 
 def imported_modules(package: str) -> dict[Path, set[str]]:

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app.errors import ApiError, _from_http_exception
+from app.api.errors import _from_http_exception
+from app.errors import ApiError
 
 log = logging.getLogger(__name__)
 
