@@ -17,8 +17,8 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.datastructures import FileStorage
 
-from app.api.schemas.transcriptions import validate_language
 from app.api.errors import invalid_fields
+from app.api.schemas.transcriptions import validate_language
 from app.transcriptions.engine_options import EngineOptions, KnownSpeaker
 from app.transcriptions.pipelines import Pipeline, PipelineCatalog
 
