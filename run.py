@@ -206,6 +206,30 @@ def _venv_run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True)
 
 
+#: The browser the dashboard's and the offline docs' tests drive (Debian's package; Playwright's
+#: own browser download cannot work offline).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """Install Debian's Chromium for the browser tests where this machine lets us (root with
+    apt-get, as on CI); elsewhere say how, and those tests skip with that reason."""
+    if CHROMIUM.exists():
+        return
+    apt = Path("/usr/bin/apt-get")
+    if os.geteuid() != 0 or not apt.exists():
+        print("Chromium is not installed, so the browser tests will be skipped. On Debian or "
+              "Ubuntu: sudo apt-get install chromium", file=sys.stderr)
+        return
+    print("Installing Debian's chromium for the browser tests …", file=sys.stderr)
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([str(apt), "-qq", "update"], env=quiet, check=False)
+    installed = subprocess.run([str(apt), "-qq", "install", "-y", "--no-install-recommends",
+                                "chromium"], env=quiet, check=False).returncode == 0
+    if not installed:
+        print("Could not install chromium; the browser tests will be skipped.", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["lock"]:
         return write_locks()
@@ -217,6 +241,7 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "PYANNOTE_METRICS_ENABLED": "false"}
     if command == "serve":
         os.execve(str(BIN / "voxhook"), [str(BIN / "voxhook"), "serve", *rest], env)
+    ensure_chromium()
     code = subprocess.run([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
     if code == PYTEST_NO_TESTS:
         # A selection that matches nothing is the caller's choice; an empty suite is a fault.
