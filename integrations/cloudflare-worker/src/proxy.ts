@@ -127,8 +127,9 @@ function declaredLength(request: Request): number | null {
 /**
  * The request body as a stream that keeps ``declared`` as its exact length and tells
  * ``send`` when its last byte went out. A body that grows past ``limit``, or that breaks
- * (the caller went away), aborts the whole request to Voxhook: ending it quietly would hand
- * Voxhook a truncated file that looks complete.
+ * (the caller went away), errors the stream and aborts the request to Voxhook, which never
+ * sees a complete message: a truncated file must not pass for a whole one (a test watches
+ * for exactly that at a recording origin).
  */
 function limitedBody(source: ReadableStream<Uint8Array>, limit: number, declared: number | null,
                      send: Sending): ReadableStream<Uint8Array> {
@@ -140,8 +141,10 @@ function limitedBody(source: ReadableStream<Uint8Array>, limit: number, declared
       try {
         chunk = await reader.read();
       } catch (error) {
-        send.fail(error instanceof Error ? error : new Error(String(error)));
-        return stall();
+        const failure = error instanceof Error ? error : new Error(String(error));
+        send.fail(failure);
+        controller.error(failure);
+        return;
       }
       if (chunk.done) {
         send.sent();
@@ -150,9 +153,11 @@ function limitedBody(source: ReadableStream<Uint8Array>, limit: number, declared
       }
       seen += chunk.value.byteLength;
       if (seen > limit) {
-        send.fail(new BodyTooLarge());
-        await reader.cancel();
-        return stall();
+        const failure = new BodyTooLarge();
+        send.fail(failure);
+        controller.error(failure);
+        await reader.cancel(failure).catch(() => undefined);
+        return;
       }
       controller.enqueue(chunk.value);
     },
@@ -160,13 +165,6 @@ function limitedBody(source: ReadableStream<Uint8Array>, limit: number, declared
       return reader.cancel(reason);
     },
   });
-  /**
-   * Neither end nor error the body: the runtime may finish a chunked body cleanly when its
-   * stream errors, so the stream is left open and the aborted fetch tears the request down.
-   */
-  function stall(): Promise<void> {
-    return new Promise<void>(() => {});
-  }
   // With a known length Voxhook gets a Content-Length (and can refuse early) instead of a
   // chunked body; FixedLengthStream also fails a body that is shorter or longer than declared.
   return declared === null ? counted : counted.pipeThrough(new FixedLengthStream(declared));

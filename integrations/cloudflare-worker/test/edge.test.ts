@@ -108,7 +108,18 @@ describe("the edge, seen from a recording origin", () => {
     const fits = await fetch(`${proxy.url}/transcribe`, {
       method: "POST", body: new Uint8Array(1000), headers: { Authorization: `Bearer ${web.token}` } });
     assert.equal(fits.status, 200);
-    assert.equal(origin.requests.at(-1)!.body.byteLength, 1000);
+    const sent = origin.requests.at(-1)!;
+    assert.equal(sent.body.byteLength, 1000);
+    // A known length reaches the origin as a Content-Length (FixedLengthStream), not chunked.
+    assert.equal(sent.headers["content-length"], "1000");
+    assert.equal(sent.headers["transfer-encoding"], undefined);
+
+    const unknown = await fetch(`${proxy.url}/transcribe`, {
+      method: "POST", body: streamOf([new Uint8Array(300), new Uint8Array(300)]), duplex: "half",
+      headers: { Authorization: `Bearer ${web.token}` } });
+    assert.equal(unknown.status, 200);
+    assert.equal(origin.requests.at(-1)!.body.byteLength, 600);
+    assert.equal(origin.requests.at(-1)!.headers["transfer-encoding"], "chunked");
   });
 
   it("CORS: answers an allowed preflight, refuses other origins, methods and headers", async () => {
@@ -201,6 +212,28 @@ describe("an origin that is down or silent", () => {
     } finally {
       await proxy.close();
       await silent.close();
+    }
+  });
+
+  it("turns a non-JSON 5xx from something in between (a proxy's HTML page, Cloudflare's 524) into JSON 502/504", async () => {
+    const statuses = [502, 524, 500];
+    const between = await new Recorder((_, response) => {
+      response.writeHead(statuses.shift() ?? 500, { "Content-Type": "text/html" });
+      response.end("<html><body>Bad Gateway</body></html>");
+    }).start();
+    const proxy = await startProxy({ origin: between.url, callers: [caller] });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`${proxy.url}/transcribe/tr_1`, {
+          headers: { Authorization: `Bearer ${caller.token}` } });
+        answers.push([response.status, (await response.json() as { error: { code: string } }).error.code]);
+      }
+      assert.deepEqual(answers, [[502, "origin_unreachable"], [504, "origin_timeout"],
+                                 [502, "origin_unreachable"]]);
+    } finally {
+      await proxy.close();
+      await between.close();
     }
   });
 
