@@ -31,7 +31,7 @@ def test_the_app_in_zapiers_runtime_against_a_live_voxhook(zapier_app: Path,
                                                           live_voxhook: LiveVoxhook) -> None:
     output = run_js_tests(zapier_app, ["npm", "test"],
                           live_voxhook.js_env())
-    assert "ℹ fail 0" in output, output[-3000:]
+    assert "\N{INFORMATION SOURCE} fail 0" in output, output[-3000:]
 
 
 def test_zapier_validate_accepts_the_app_definition(zapier_app: Path) -> None:
