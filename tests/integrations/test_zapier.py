@@ -39,3 +39,8 @@ def test_zapier_validate_accepts_the_app_definition(zapier_app: Path) -> None:
                          zapier_app, timeout_s=300)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "No structural errors found" in result.stdout, result.stdout[-6000:]
+
+
+def test_the_apps_javascript_is_eslint_clean(zapier_app: Path) -> None:
+    result = run_on_node(["npx", "--no-install", "eslint", "."], zapier_app, timeout_s=300)
+    assert result.returncode == 0, result.stdout[-6000:]

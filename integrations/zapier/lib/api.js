@@ -54,11 +54,11 @@ const raiseVoxhookErrors = (response, z) => {
 
 /** Throw Voxhook's error of a response (>= 400) as a z.errors.Error, if it carries one. */
 const throwVoxhookError = (z, response) => {
-  let body = null;
+  let body;
   try {
     body = typeof response.content === 'string' ? JSON.parse(response.content) : null;
   } catch (_) {
-    body = null;
+    body = null; // not JSON: Zapier's own status error follows
   }
   if (body && body.error && body.error.code) {
     throw new z.errors.Error(describeError(body.error, response.status), body.error.code,
