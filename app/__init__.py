@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.netguard import Resolver
     from app.pipelines import load_catalog
     from app.queue import JobQueue
+    from app.recovery import RecoverySchedule
     from app.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.routes.bodies import SpoolingRequest
     from app.schemas import WebhookEventEnvelopeSchema
@@ -111,4 +112,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
+    # Lost and orphaned jobs are looked for by every API process too (app/recovery.py), in
+    # a thread started by the first request of each gunicorn worker (they fork after this).
+    recovery = RecoverySchedule(settings, db, queue)
+    app.teardown_request(lambda _error: recovery.ensure_running())
     return app

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.config import MediaLimits, Settings
+from app.config import MediaLimits, Recovery, Settings
 from app.db import Database
 from app.embedded_redis import EmbeddedRedis
 from app.keys import create_key
@@ -110,6 +110,8 @@ def settings(tmp_path: Path, database_url: str, redis_server: EmbeddedRedis,
                     fetch_allowlist=("127.0.0.1",),
                     # No background sweeps racing the test's own database teardown.
                     media_limits=MediaLimits(sweep_interval_s=0),
+                    # No recovery thread either: tests run the passes themselves.
+                    recovery=Recovery(interval_s=0),
                     queue_name=f"test-{secrets.token_hex(4)}")
 
 
