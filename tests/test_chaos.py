@@ -340,16 +340,14 @@ def test_ctrl_c_serve_mid_job_leaves_no_process_and_a_free_port(tmp_path, pipeli
                              env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
+        def ready() -> bool:
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except Exception:
-                pass
-            assert serve.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "serve.log").read_text()[-3000:]
-            time.sleep(0.2)
+                return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, 120, "serve to be ready", None)
         key = subprocess.run([sys.executable, "-m", "app", "keys", "create", "--name", "me"],
                              env=env, cwd=REPO, capture_output=True, text=True,
                              check=True).stdout.strip()
