@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.store.db import Database
     from app.transcriptions.pipelines import load_catalog
     from app.transcriptions.queue import JobQueue
+    from app.transcriptions.recovery import RecoverySchedule
     from app.transcriptions.service import TranscriptionService
     from app.webhooks.doorbell import ring_doorbell
     from app.webhooks.envelope import WebhookEventEnvelopeSchema
@@ -116,4 +117,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     observability_http.init_app(app)
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
+    # Lost and orphaned jobs are looked for by every API process too (app/transcriptions/recovery.py), in
+    # a thread started by the first request of each gunicorn worker (they fork after this).
+    recovery = RecoverySchedule(settings, db, queue)
+    app.teardown_request(lambda _error: recovery.ensure_running())
     return app

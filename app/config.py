@@ -80,6 +80,18 @@ ENVIRONMENT = {
     "?wait= and OpenAI's synchronous requests hold no thread) | gthread",
     "VOXHOOK_API_CONNECTIONS": "concurrent requests per gunicorn process with gevent "
     "(default 1000)",
+    "VOXHOOK_WORKER_HEARTBEAT_S": "seconds between a worker's signs of life (default 10)",
+    "VOXHOOK_WORKER_LOST_AFTER_S": "seconds without a sign of life after which a running "
+    "job's worker counts as dead and the job is retried elsewhere (default 30)",
+    "VOXHOOK_RECONCILE_INTERVAL_S": "how often each process looks for lost and orphaned jobs "
+    "(default 10; 0: never)",
+    "VOXHOOK_REQUEUE_AFTER_S": "seconds a queued transcription may lack a job in Redis before "
+    "it is enqueued again (default 30)",
+    "VOXHOOK_WORKER_STOP_GRACE_S": "seconds a stopping worker lets its running job go on "
+    "before handing it back to the queue (default 90)",
+    "VOXHOOK_WEBHOOK_LEASE_MARGIN_S": "seconds a webhook delivery stays leased beyond the "
+    "receiver timeout, so a killed webhook worker's delivery is retried after that "
+    "(default 60)",
 }
 
 
@@ -157,6 +169,9 @@ class WebhookSettings:
     timeout_s: float = 10.0
     #: After a rotation, deliveries carry signatures by both secrets for this long.
     secret_overlap_s: float = 24 * 3600.0
+    #: A delivery is leased for the timeout plus this (room for the database writes around
+    #: the attempt); a webhook worker killed mid-attempt lets go when the lease runs out.
+    lease_margin_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,38 @@ class JobTimeouts:
     def for_duration(self, duration_s: float) -> int:
         """The whole job's allowance, in seconds, for audio of ``duration_s`` seconds."""
         return int(self.base_s + self.per_audio_second * max(duration_s, 0.0))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How the service notices dead workers and lost jobs, and how it stops (see
+    :mod:`app.transcriptions.recovery` and ``docs/deployment.md#liveness-and-recovery``).
+
+    With the defaults a job whose worker died is handed to another worker within
+    ``worker_lost_after_s + interval_s`` = 40 s, and a queued transcription whose job
+    vanished from Redis is enqueued again within ``requeue_after_s + interval_s`` = 40 s.
+    """
+
+    #: A worker running a job stamps the transcription this often (and announces itself).
+    heartbeat_s: int = 10
+    #: A running job whose stamp is older than this lost its worker (3 missed beats).
+    worker_lost_after_s: int = 30
+    #: How often every worker and API process reaps lost jobs and re-enqueues orphaned
+    #: ones; 0 turns it off (tests that want a frozen queue).
+    interval_s: float = 10.0
+    #: A queued transcription without a live job in Redis for this long is enqueued again
+    #: (long enough for the API's own enqueue after its commit).
+    requeue_after_s: int = 30
+    #: After SIGTERM a worker lets its job go on this long, then hands it back to the
+    #: queue (Compose's stop_grace_period is 120 s: this leaves room to hand back).
+    worker_stop_grace_s: float = 90.0
+
+    def __post_init__(self) -> None:
+        if self.worker_lost_after_s < 2 * self.heartbeat_s:
+            raise ConfigError(
+                f"VOXHOOK_WORKER_LOST_AFTER_S ({self.worker_lost_after_s}) must be at least "
+                f"twice VOXHOOK_WORKER_HEARTBEAT_S ({self.heartbeat_s}), or one late beat "
+                "would count a live worker as dead")
 
 
 @dataclass(frozen=True)
@@ -221,8 +268,13 @@ class Settings:
     #: With gevent: how many requests one gunicorn process serves at once.
     api_connections: int = 1000
     queue_name: str = "voxhook-transcriptions"
-    #: How often a worker announces itself (and beats for its running job), in seconds.
-    worker_heartbeat_s: int = 10
+    #: Liveness of workers and jobs, reconciliation with Redis, and stopping.
+    recovery: Recovery = field(default_factory=Recovery)
+
+    @property
+    def worker_heartbeat_s(self) -> int:
+        """How often a worker announces itself (and beats for its running job), in seconds."""
+        return self.recovery.heartbeat_s
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -282,6 +334,7 @@ class Settings:
                 retry_schedule_s=_schedule(env, "VOXHOOK_WEBHOOK_RETRY_SCHEDULE"),
                 jitter=_number(env, "VOXHOOK_WEBHOOK_JITTER", 0.1, minimum=0.0),
                 timeout_s=_number(env, "VOXHOOK_WEBHOOK_TIMEOUT_S", 10.0),
+                lease_margin_s=_number(env, "VOXHOOK_WEBHOOK_LEASE_MARGIN_S", 60.0),
             ),
             secret_key=env.get("VOXHOOK_SECRET_KEY") or "",
             internal_api_url=env.get("VOXHOOK_INTERNAL_API_URL") or None,
@@ -298,6 +351,14 @@ class Settings:
                                      "gevent"),
             api_connections=_int(env, "VOXHOOK_API_CONNECTIONS", 1000),
             queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
+            recovery=Recovery(
+                heartbeat_s=_int(env, "VOXHOOK_WORKER_HEARTBEAT_S", 10),
+                worker_lost_after_s=_int(env, "VOXHOOK_WORKER_LOST_AFTER_S", 30),
+                interval_s=_number(env, "VOXHOOK_RECONCILE_INTERVAL_S", 10.0, minimum=0.0),
+                requeue_after_s=_int(env, "VOXHOOK_REQUEUE_AFTER_S", 30),
+                worker_stop_grace_s=_number(env, "VOXHOOK_WORKER_STOP_GRACE_S", 90.0,
+                                            minimum=0.0),
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -336,6 +397,12 @@ class Settings:
             "VOXHOOK_API_WORKER_CLASS": self.api_worker_class,
             "VOXHOOK_API_CONNECTIONS": str(self.api_connections),
             "VOXHOOK_QUEUE": self.queue_name,
+            "VOXHOOK_WEBHOOK_LEASE_MARGIN_S": str(self.webhooks.lease_margin_s),
+            "VOXHOOK_WORKER_HEARTBEAT_S": str(self.recovery.heartbeat_s),
+            "VOXHOOK_WORKER_LOST_AFTER_S": str(self.recovery.worker_lost_after_s),
+            "VOXHOOK_RECONCILE_INTERVAL_S": str(self.recovery.interval_s),
+            "VOXHOOK_REQUEUE_AFTER_S": str(self.recovery.requeue_after_s),
+            "VOXHOOK_WORKER_STOP_GRACE_S": str(self.recovery.worker_stop_grace_s),
         }
         if self.pipelines_path:
             env["VOXHOOK_PIPELINES"] = str(self.pipelines_path)

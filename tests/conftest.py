@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.billing.keys import create_key
-from app.config import MediaLimits, Settings
+from app.config import MediaLimits, Recovery, Settings
 from app.ops.embedded_redis import EmbeddedRedis
 from app.store.db import Database
 from app.store.migrate import upgrade
@@ -110,6 +110,8 @@ def settings(tmp_path: Path, database_url: str, redis_server: EmbeddedRedis,
                     fetch_allowlist=("127.0.0.1",),
                     # No background sweeps racing the test's own database teardown.
                     media_limits=MediaLimits(sweep_interval_s=0),
+                    # No recovery thread either: tests run the passes themselves.
+                    recovery=Recovery(interval_s=0),
                     queue_name=f"test-{secrets.token_hex(4)}")
 
 

@@ -42,6 +42,8 @@ from app.store.models import (
 )
 from app.transcriptions.engine_options import EngineOptions
 from app.transcriptions.pipelines import PipelineCatalog
+from app.transcriptions.queue import JobQueue
+from app.transcriptions.recovery import reap_lost_jobs
 from app.webhooks.doorbell import ring_doorbell
 from app.webhooks.events import record_transcription_event
 from worker.deadline import extend_deadline
@@ -51,7 +53,6 @@ from worker.errors import (
     InternalFailure,
     JobTimedOut,
     PipelineError,
-    WorkerLost,
 )
 from worker.media.store import MediaStore
 from worker.notify import SegmentPublisher, job_ended
@@ -121,33 +122,36 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         outcome = run_pipeline(spec, context.models, context.settings, context.media, hooks,
                                work_dir)
     except Cancelled:
-        log.info("transcription %s: cancelled while running; stopped", transcription_id)
+        log.info("transcription %s is no longer this worker's (cancelled, deleted or handed "
+                 "back); stopped", transcription_id)
         with context.db.session() as session:
-            wallet.release(session, transcription_id)
-        return TranscriptionStatus.CANCELLED
+            _release_unless_retried(session, transcription_id)
+        return "stopped"
     except PipelineError as exc:
         log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
-        _finish_failed(context.db, context.settings, transcription_id, exc)
+        _finish_failed(context.db, context.settings, transcription_id, exc,
+                       owner=context.worker_name)
         return TranscriptionStatus.FAILED
     except JobTimeoutException:
         log.error("transcription %s ran past its deadline", transcription_id)
         _finish_failed(context.db, context.settings, transcription_id, JobTimedOut(
             "The transcription took longer than allowed and was stopped: try again, or send "
-            "a shorter file."))
+            "a shorter file."), owner=context.worker_name)
         return TranscriptionStatus.FAILED
     except Exception:
         log.exception("transcription %s failed with an unexpected error", transcription_id)
         _finish_failed(context.db, context.settings, transcription_id, InternalFailure(
             "The server failed while transcribing this file; the operator has the details "
-            "in the worker's log. Try again later."))
+            "in the worker's log. Try again later."), owner=context.worker_name)
         raise  # RQ records the traceback in its failed-job registry
     # The result and the charge commit together: a crash leaves neither or both, and a
     # retried job finds the row completed and skips it, so nothing is charged twice.
     with context.db.session() as session:
         row = session.get(Transcription, transcription_id)
-        if row is None or row.status != TranscriptionStatus.PROCESSING:
-            wallet.release(session, transcription_id)  # deleted or cancelled meanwhile
-            return row.status if row is not None else "deleted"
+        if (row is None or row.status != TranscriptionStatus.PROCESSING
+                or row.worker_name != context.worker_name):
+            _release_unless_retried(session, transcription_id)  # cancelled, deleted, handed
+            return row.status if row is not None else "deleted"  # back meanwhile
         row.result = outcome.result
         row.progress = 1.0
         row.status = TranscriptionStatus.COMPLETED
@@ -167,20 +171,18 @@ def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseExcept
                    exc_value: BaseException | None, tb: object) -> None:
     """RQ's failure callback: no transcription stays ``processing`` when its job is lost.
 
-    RQ calls it when a job raised, and when a worker died mid-job (the job is found
-    abandoned once its heartbeat lapses). While a retry is left, RQ runs the job again and
-    the row is left alone; after that the row is failed, unless the job already ended it.
+    RQ calls it when a job raised (``_run`` has already failed the row then), and when it
+    finds a job abandoned because its worker died, which it notices only once the job's
+    timeout has run out. Worker death is :mod:`app.transcriptions.recovery`'s business (noticed within
+    ``worker_lost_after_s``, retried once, then ``worker_lost``), so this runs a reaping
+    pass, which touches the row only if its worker has really stopped stamping it.
     """
-    if job.retries_left:
-        log.warning("transcription %s: job lost (%s); RQ will retry it", job.id,
-                    exc_type.__name__ if exc_type else "unknown")
-        return
     settings = _context.settings if _context else Settings.from_env()
     database = _context.db if _context else Database.from_settings(settings)
-    if _finish_failed(database, settings, job.id, WorkerLost(
-            "The worker processing this file stopped before finishing (it crashed or was "
-            "restarted); send the request again.")):
-        log.error("transcription %s failed: its worker was lost", job.id)
+    transcription_id = job.args[0] if job.args else job.id
+    log.warning("transcription %s: RQ reports job %s failed (%s)", transcription_id, job.id,
+                exc_type.__name__ if exc_type else "unknown")
+    reap_lost_jobs(database, JobQueue(settings, connection), settings)
 
 
 def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float) -> int:
@@ -195,14 +197,17 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
     """Claim the transcription for this worker, unless it is final (or gone).
 
     One conditional UPDATE claims it, so a cancellation that lands at the same moment either
-    comes first (and the job is skipped) or after (and the running job notices it).
+    comes first (and the job is skipped) or after (and the running job notices it). Only a
+    ``queued`` row is claimed: a ``processing`` one belongs to a live worker, or to a dead
+    one that :mod:`app.transcriptions.recovery` hands back; a duplicate of its job is skipped.
     """
+    now = utcnow()
     with context.db.session() as session:
         claimed = session.execute(
             update(Transcription)
             .where(Transcription.id == transcription_id,
-                   Transcription.status.in_(TranscriptionStatus.unfinished()))
-            .values(status=TranscriptionStatus.PROCESSING, started_at=utcnow(),
+                   Transcription.status == TranscriptionStatus.QUEUED)
+            .values(status=TranscriptionStatus.PROCESSING, started_at=now, heartbeat_at=now,
                     worker_name=context.worker_name, progress=0.0)
             .execution_options(synchronize_session=False))
         row = session.get(Transcription, transcription_id)
@@ -260,13 +265,18 @@ def _ring(settings: Settings, announced: list[WebhookDelivery]) -> None:
 
 
 def _finish_failed(database: Database, settings: Settings, transcription_id: str,
-                   error: PipelineError) -> bool:
-    """Fail the transcription with ``error``; a row already final is never overwritten.
+                   error: PipelineError, owner: str | None = None) -> bool:
+    """Fail the transcription with ``error``; a row already final is never overwritten,
+    nor (with ``owner``, the worker that ran the job) one that is no longer that worker's.
 
     Returns whether the row was changed.
     """
     with database.session() as session:
         row = session.get(Transcription, transcription_id)
+        if owner is not None and row is not None and (
+                row.status != TranscriptionStatus.PROCESSING or row.worker_name != owner):
+            _release_unless_retried(session, transcription_id)
+            return False
         wallet.release(session, transcription_id)  # a failed job costs nothing
         if row is None or TranscriptionStatus(row.status).is_final:
             return False
@@ -281,6 +291,14 @@ def _finish_failed(database: Database, settings: Settings, transcription_id: str
     job_ended(settings, transcription_id)
     record_finished(pipeline_code, "failed", error.code)
     return True
+
+
+def _release_unless_retried(session: Session, transcription_id: str) -> None:
+    """Release the job's hold if its transcription has ended or is gone; a row that went
+    back to the queue (or on to another worker) keeps whatever its next attempt holds."""
+    row = session.get(Transcription, transcription_id)
+    if row is None or TranscriptionStatus(row.status).is_final:
+        wallet.release(session, transcription_id)
 
 
 class _JobHooks:
@@ -324,8 +342,10 @@ class _JobHooks:
             self._running_row(session).progress = round(min(fraction, 0.99), 3)
 
     def _running_row(self, session: Session) -> Transcription:
-        """The row, still processing; :class:`Cancelled` when it was cancelled or deleted."""
+        """The row, still processing by this worker; :class:`Cancelled` when it was
+        cancelled, deleted, or handed to another worker (ours was taken for dead)."""
         row = session.get(Transcription, self.transcription_id)
-        if row is None or row.status != TranscriptionStatus.PROCESSING:
+        if (row is None or row.status != TranscriptionStatus.PROCESSING
+                or row.worker_name != self.context.worker_name):
             raise Cancelled(self.transcription_id)
         return row

@@ -4,13 +4,21 @@ Starts a private Redis (see :mod:`app.ops.embedded_redis`), applies the migratio
 the configured database), then runs the API under gunicorn, one worker and the webhook worker
 as child processes, restarting a child that dies, until interrupted. Billing is not enforced
 in this mode.
+
+Each child runs in a process group of its own: Ctrl-C reaches this supervisor alone (not
+gunicorn's workers behind its master's back), which asks every child to stop with SIGTERM,
+gives them :data:`SHUTDOWN_GRACE_S`, then kills what is left of each group (a gunicorn
+worker outliving its master included), and returns only once the API's port is free. The
+worker is told to hand its running job back before that grace ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +37,10 @@ log = logging.getLogger("voxhook.serve")
 RESTART_PAUSE_S = 3.0
 #: How long children get to finish their work after Ctrl-C before they are killed.
 SHUTDOWN_GRACE_S = 20.0
+#: The worker hands a job it cannot finish back this long before it would be killed.
+HAND_BACK_MARGIN_S = 5.0
+#: How long to wait for the API's port to be free once its processes are gone.
+PORT_RELEASE_S = 5.0
 
 
 @dataclass
@@ -43,7 +55,9 @@ class Child:
     restarts: int = field(default=0)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        """Start it in a new session, so its process group is its own (and the terminal's
+        Ctrl-C is ours to pass on)."""
+        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
         self.started_at = time.monotonic()
         log.info("%s started (pid %s)", self.name, self.process.pid)
 
@@ -51,18 +65,27 @@ class Child:
         return None if self.process is None else self.process.poll()
 
     def stop(self) -> None:
+        """Ask the leader to stop (gunicorn's master then stops its workers gracefully)."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
 
     def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the leader until ``deadline``, then kill its whole group; whatever the
+        leader left behind in its group is killed in any case."""
         if self.process is None:
             return
         try:
             self.process.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", self.name)
-            self.process.kill()
-            self.process.wait()
+            log.warning("%s did not stop in time; killing it and its processes", self.name)
+        self.kill_group()
+        self.process.wait()
+
+    def kill_group(self) -> None:
+        """SIGKILL every process of the child's group (its leader may be gone already)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def serve(settings: Settings, host: str, port: int) -> int:
@@ -75,15 +98,22 @@ def serve(settings: Settings, host: str, port: int) -> int:
         settings = settings.with_overrides(redis_url=redis.url)
         upgrade(Database.from_settings(settings))
         env = {**os.environ, **settings.environment()}
+        grace = min(settings.recovery.worker_stop_grace_s,
+                    SHUTDOWN_GRACE_S - HAND_BACK_MARGIN_S)
         children = [
             Child("api", gunicorn_command(settings, host, port), env),
-            Child("worker", [sys.executable, "-m", "app", "worker"], env),
+            Child("worker", [sys.executable, "-m", "app", "worker"],
+                  {**env, "VOXHOOK_WORKER_STOP_GRACE_S": str(grace)}),
             Child("webhooks", [sys.executable, "-m", "app", "webhook-worker"], env),
         ]
-        for child in children:
-            child.start()
-        _announce(settings, host, port)
-        return _supervise(children)
+        try:
+            for child in children:
+                child.start()
+            _announce(settings, host, port)
+            return _supervise(children)
+        finally:  # also when start-up itself was interrupted
+            _stop_all(children)
+            _wait_for_port_free(host, port)
     finally:
         redis.stop()
 
@@ -117,15 +147,36 @@ def _supervise(children: list[Child]) -> int:
             code = child.exited()
             if code is not None and not stopping:
                 log.error("%s exited with status %s; restarting it", child.name, code)
+                child.kill_group()  # a gunicorn worker may outlive its master
                 if time.monotonic() - child.started_at < RESTART_PAUSE_S:
                     time.sleep(RESTART_PAUSE_S)
                 child.restarts += 1
                 child.start()
         time.sleep(0.5)
+    return 0
+
+
+def _stop_all(children: list[Child]) -> None:
+    """SIGTERM every child, give them :data:`SHUTDOWN_GRACE_S` together, then kill what is
+    left of each one's process group."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
     log.info("stopping: letting running work finish (up to %.0f s)", SHUTDOWN_GRACE_S)
     for child in children:
         child.stop()
     deadline = time.monotonic() + SHUTDOWN_GRACE_S
     for child in children:
         child.wait_or_kill(deadline)
-    return 0
+
+
+def _wait_for_port_free(host: str, port: int) -> None:
+    """Return once nothing accepts connections on the API's port (or after
+    :data:`PORT_RELEASE_S`, saying so)."""
+    deadline = time.monotonic() + PORT_RELEASE_S
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex((host if host not in ("0.0.0.0", "") else "127.0.0.1",
+                                 port)) != 0:
+                return
+        time.sleep(0.1)
+    log.error("port %s is still answering after the stop; check `ss -ltnp`", port)

@@ -174,6 +174,8 @@ class Transcription(Base):
         #: The listing's order within an account (GET /api/v1/transcriptions): newest first,
         #: keyset-paginated on (created_at, id).
         Index("ix_transcriptions_account_created_id", "account_id", "created_at", "id"),
+        #: The recovery passes look for queued and processing rows (app/transcriptions/recovery.py).
+        Index("ix_transcriptions_status", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -217,6 +219,17 @@ class Transcription(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     #: The worker that ran it (host:pid), for operators following a job through the logs.
     worker_name: Mapped[str | None] = mapped_column(String(200))
+    #: The RQ job last enqueued for it; None: the transcription's own id (the first job).
+    #: Each enqueue after the first gets a new id, so a lost job's leftovers in Redis never
+    #: mix with its successor's (see app/transcriptions/recovery.py).
+    queue_job_id: Mapped[str | None] = mapped_column(String(60), default=None)
+    #: When it was last put on the queue; None: at ``created_at``.
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The last sign of life of the worker processing it (stamped every heartbeat); a
+    #: processing row whose stamp is too old has lost its worker.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: How many times a worker died while processing it (it is retried once, then failed).
+    worker_losses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)

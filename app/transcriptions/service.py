@@ -255,7 +255,7 @@ class TranscriptionService:
         if cancelled_from is not None:  # wake requests waiting for it (?wait=, OpenAI)
             announce_final(self.queue.redis, self.queue.queue.name, row.id)
         if cancelled_from == TranscriptionStatus.QUEUED:
-            self._dequeue(row.id)
+            self._dequeue(row.queue_job_id or row.id)
             self._release_unstarted_media(row)
         elif cancelled_from is None and row.status != TranscriptionStatus.CANCELLED:
             raise TranscriptionNotCancellable(
@@ -325,14 +325,14 @@ class TranscriptionService:
                             .execution_options(synchronize_session=False))
         log.info("transcription %s deleted with its media", row.id)
 
-    def _dequeue(self, transcription_id: str) -> None:
+    def _dequeue(self, job_id: str) -> None:
         """Take a cancelled job off the queue. Should Redis be away, the cancellation stands
         all the same: a worker that takes the job finds the row final and skips it."""
         try:
-            self.queue.cancel(transcription_id)
+            self.queue.cancel(job_id)
         except Exception as exc:
-            log.warning("transcription %s: cancelled, but its job could not be taken off the "
-                        "queue (%s); a worker will skip it", transcription_id, exc)
+            log.warning("job %s: cancelled, but it could not be taken off the queue (%s); a "
+                        "worker will skip it", job_id, exc)
 
     def _release_unstarted_media(self, row: Transcription) -> None:
         """A job cancelled before it started: its uploaded file goes now, or after the

@@ -20,4 +20,4 @@ def test_migrations_match_the_models(database: Database):
 
 def test_upgrade_is_idempotent_and_reaches_head(database: Database):
     upgrade(database)
-    assert current_revision(database) == head_revision(database) == "0009"
+    assert current_revision(database) == head_revision(database) == "0010"

@@ -63,8 +63,6 @@ log = logging.getLogger("voxhook.webhooks")
 DEFAULT_THREADS = 8
 #: How often the database is looked at when the doorbell stays silent.
 POLL_INTERVAL_S = 0.5
-#: A lease lasts the webhook timeout plus this, room for the database writes around it.
-LEASE_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ class Dispatcher:
         self.threads, self.clock = threads, clock
         self.rng = rng or random.Random()
         self.poll_interval_s = poll_interval_s
-        self.lease_s = self.webhooks.timeout_s + LEASE_MARGIN_S
+        self.lease_s = self.webhooks.timeout_s + self.webhooks.lease_margin_s
         self.doorbell = doorbell_key(settings)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="voxhook-webhook")
         self._stopping = threading.Event()

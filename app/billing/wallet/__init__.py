@@ -31,7 +31,8 @@ Why it is built this way:
 How a job uses it: ``reserve`` once the cost is known (``InsufficientFunds``: fail the job with
 ``insufficient_balance``; a repeat returns the existing reservation, whatever its status, so
 a retried job checks that it is still ``held``); ``charge`` in the transaction that stores the
-result; ``release`` when it fails or is cancelled. All three are idempotent.
+result; ``release`` when it fails or is cancelled; ``release_for_retry`` when it goes back to
+the queue (the retry reserves again). All are idempotent.
 
 The package: ``balances`` (the wallet's row, the month's roll-over), ``holds`` (a job's
 money), ``operator`` (top-ups, adjustments, the monthly credit); amounts and the errors are
@@ -67,7 +68,7 @@ from app.billing.wallet.balances import (
     period_of,
     refresh_month,
 )
-from app.billing.wallet.holds import charge, refund, release, reserve
+from app.billing.wallet.holds import charge, refund, release, release_for_retry, reserve
 from app.billing.wallet.operator import (
     MIN_TOPUP_MICRO_USD,
     adjust,
@@ -85,6 +86,7 @@ __all__ = [
     "Balances", "InsufficientFunds", "InvalidAmount", "UnknownAccount", "WalletContention",
     "WalletError", "adjust", "audit", "balances", "charge", "entries", "format_usd",
     "has_funds", "open_wallet", "parse_usd", "period_of", "refresh_month", "refund", "release",
+    "release_for_retry",
     "reserve", "set_monthly_credit", "topup",
 ]
 

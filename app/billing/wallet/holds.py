@@ -139,6 +139,22 @@ def release(session: Session, transcription_id: str, now: datetime | None = None
     raise WalletContention(f"the wallet of {account_id} kept changing; try again")
 
 
+def release_for_retry(session: Session, transcription_id: str,
+                      now: datetime | None = None) -> int:
+    """Release a job's hold and forget its reservation, because the job goes back to the
+    queue (its worker died or stopped); returns the amount released.
+
+    The next attempt reserves afresh once it knows the cost again, so a queued job holds
+    nothing. Only a released reservation is forgotten: one that was charged (the job
+    completed after all) stays, and with it the proof of the charge. Holds are not money
+    movements, so forgetting one leaves the ledger whole.
+    """
+    released = release(session, transcription_id, now)
+    session.execute(delete(_R).where(_R.c.transcription_id == transcription_id,
+                                     _R.c.status == ReservationStatus.RELEASED))
+    return released
+
+
 def refund(session: Session, transcription_id: str, now: datetime | None = None,
            note: str | None = None) -> int:
     """Give a charged transcription's cost back (an operator's decision); returns it.

@@ -1,0 +1,95 @@
+"""How a transcription worker stops: it finishes its job, or hands it back.
+
+On SIGTERM or SIGINT RQ stops taking jobs and lets the running one finish (a "warm"
+shutdown). A job may run for an hour while the stop grace of Docker, systemd or
+``voxhook serve`` is a minute or two, after which the process is killed. So
+:class:`StopGrace` gives the job ``worker_stop_grace_s``; if it is still running then, the
+job is handed back (``app.transcriptions.recovery.hand_back``: the transcription is queued again, its hold
+in the wallet released, a new job enqueued for another worker) and the job is interrupted.
+A second signal (RQ's "cold" shutdown) hands back at once.
+
+The interruption is :class:`~worker.errors.Cancelled` raised in the main thread (where the
+SimpleWorker runs the job) from a SIGUSR1 handler, the way RQ's own timeout raises from
+SIGALRM; the job's code treats it as "this row is no longer mine" and writes nothing. The
+hand-back itself is done first, from this thread, so the database is right even if the
+process is killed before the job notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from app.store.db import Database
+from app.transcriptions.queue import JobQueue
+from app.transcriptions.recovery import hand_back
+from worker.errors import Cancelled
+
+log = logging.getLogger("voxhook.worker")
+
+#: Raises Cancelled in the main thread, ending the running job.
+INTERRUPT_SIGNAL = signal.SIGUSR1
+
+
+class StopGrace:
+    """Hands the running job back when the worker must stop before the job ends.
+
+    ``running`` names the transcription the worker runs now (None when idle); ``worker_name``
+    is the fence: only a row still this worker's is handed back.
+    """
+
+    def __init__(self, db: Database, queue: JobQueue, worker_name: str,
+                 running: Callable[[], str | None], grace_s: float) -> None:
+        self.db, self.queue, self.worker_name = db, queue, worker_name
+        self.running, self.grace_s = running, grace_s
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        """Route the interrupt signal to :func:`_interrupt` (call from the main thread)."""
+        signal.signal(INTERRUPT_SIGNAL, _interrupt)
+
+    def begin(self) -> None:
+        """A stop was requested: start counting the grace (once)."""
+        with self._lock:
+            if self._timer is not None or self.running() is None:
+                return
+            log.info("stopping: the running job has %.0f s to finish before it is handed "
+                     "back", self.grace_s)
+            self._timer = threading.Timer(self.grace_s, self.hand_back_now)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def hand_back_now(self) -> bool:
+        """Hand the running job back and interrupt it; whether there was one to hand back."""
+        transcription_id = self.running()
+        if transcription_id is None:
+            return False
+        try:
+            outcome = hand_back(self.db, self.queue, transcription_id, self.worker_name,
+                                lost=False)
+        except Exception:
+            log.exception("transcription %s could not be handed back; the recovery of "
+                          "lost jobs will retry it once this worker is gone",
+                          transcription_id)
+            return False
+        if outcome is None:
+            return False
+        log.warning("transcription %s handed back to the queue: this worker is stopping",
+                    transcription_id)
+        if self.running() == transcription_id:
+            os.kill(os.getpid(), INTERRUPT_SIGNAL)  # delivered to the main thread
+        return True
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Cancelled("handed back: the worker is stopping")
