@@ -114,7 +114,8 @@ class JobTimedOut(PipelineError):
 
 
 class WorkerLost(PipelineError):
-    """Recorded by ``app.transcriptions.recovery`` (``WORKER_LOST_CODE``), which notices dead workers."""
+    """Recorded by ``app.transcriptions.recovery`` (``WORKER_LOST_CODE``), which notices dead
+    workers."""
 
     code = "worker_lost"
 

@@ -173,7 +173,8 @@ def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseExcept
 
     RQ calls it when a job raised (``_run`` has already failed the row then), and when it
     finds a job abandoned because its worker died, which it notices only once the job's
-    timeout has run out. Worker death is :mod:`app.transcriptions.recovery`'s business (noticed within
+    timeout has run out. Worker death is :mod:`app.transcriptions.recovery`'s business (noticed
+    within
     ``worker_lost_after_s``, retried once, then ``worker_lost``), so this runs a reaping
     pass, which touches the row only if its worker has really stopped stamping it.
     """

@@ -4,7 +4,8 @@ On SIGTERM or SIGINT RQ stops taking jobs and lets the running one finish (a "wa
 shutdown). A job may run for an hour while the stop grace of Docker, systemd or
 ``voxhook serve`` is a minute or two, after which the process is killed. So
 :class:`StopGrace` gives the job ``worker_stop_grace_s``; if it is still running then, the
-job is handed back (``app.transcriptions.recovery.hand_back``: the transcription is queued again, its hold
+job is handed back (``app.transcriptions.recovery.hand_back``: the transcription is queued again,
+its hold
 in the wallet released, a new job enqueued for another worker) and the job is interrupted.
 A second signal (RQ's "cold" shutdown) hands back at once.
 

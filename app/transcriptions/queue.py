@@ -32,7 +32,8 @@ WORKER_KEY_PREFIX = "voxhook:worker:"
 #: Called by RQ when a job fails, including when RQ finds its worker died mid-job.
 FAILURE_CALLBACK = "worker.jobs.on_job_failure"
 #: A job whose worker died is tried once more before the transcription is failed. The
-#: database counts the losses (``worker_losses``) and ``app.transcriptions.recovery`` retries: RQ's own
+#: database counts the losses (``worker_losses``) and ``app.transcriptions.recovery`` retries: RQ's
+#: own
 #: retry is not used, since it would only notice a dead worker once the job's timeout ran
 #: out, and would enqueue it a second time besides.
 ABANDONED_JOB_RETRIES = 1

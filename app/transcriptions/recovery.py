@@ -13,7 +13,8 @@ without persistence), with its worker (kill -9, OOM, a machine gone) or between 
    ten-hour job and a ten-second one are noticed as fast. The stamp lives in the database,
    not in Redis, so a Redis that comes back empty makes no live worker look dead.
 2. :func:`requeue_orphans`: a ``queued`` row older than ``requeue_after_s`` whose job
-   Redis does not hold (see :meth:`app.transcriptions.queue.JobQueue.live_jobs`) is enqueued again under
+   Redis does not hold (see :meth:`app.transcriptions.queue.JobQueue.live_jobs`) is enqueued again
+   under
    a new job id.
 
 Every process runs both every ``interval_s`` (:class:`RecoverySchedule`: each worker, each

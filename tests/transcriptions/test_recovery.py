@@ -1,5 +1,5 @@
-"""The recovery passes (app/transcriptions/recovery.py) on real SQLite and PostgreSQL with a real Redis:
-lost workers are noticed from their stamp, their jobs handed back once and then failed, with
+"""The recovery passes (app/transcriptions/recovery.py) on real SQLite and PostgreSQL with a
+real Redis: lost workers are noticed from their stamp, their jobs handed back once and then failed, with
 no hold left; queued transcriptions whose job vanished from Redis are enqueued again; and
 many processes running the passes at once enqueue each transcription exactly once."""
 

@@ -1,7 +1,8 @@
 """A transcription whose worker dies mid-job is retried once, then failed: never stuck.
 
 RQ reports a dead worker's job through the failure callback only once the job's timeout has
-run out; the callback defers to ``app.transcriptions.recovery``, which decides from the worker's stamp in
+run out; the callback defers to ``app.transcriptions.recovery``, which decides from the worker's
+stamp in
 the database (see tests/test_recovery.py for the passes themselves)."""
 
 from __future__ import annotations
