@@ -118,7 +118,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     sweeps = SweepSchedule(settings, db, storage)
     app.teardown_request(lambda _error: sweeps.poke())  # after the answer, never before
     # Lost and orphaned jobs are looked for by every API process too
-    # (app/transcriptions/recovery.py), in a thread started by the first request of each gunicorn worker (they fork after this).
+    # (app/transcriptions/recovery.py), in a thread started by the first request of each
+    # gunicorn worker (they fork after this).
     recovery = RecoverySchedule(settings, db, queue)
     app.teardown_request(lambda _error: recovery.ensure_running())
     return app
