@@ -1,7 +1,7 @@
 """The recovery passes (app/transcriptions/recovery.py) on real SQLite and PostgreSQL with a
 real Redis: lost workers are noticed from their stamp, their jobs handed back once and then
-failed, with no hold left; queued transcriptions whose job vanished from Redis are enqueued again; and
-many processes running the passes at once enqueue each transcription exactly once."""
+failed, with no hold left; queued transcriptions whose job vanished from Redis are enqueued
+again; and many processes running the passes at once enqueue each transcription exactly once."""
 
 from __future__ import annotations
 
