@@ -12,6 +12,7 @@ from marshmallow import Schema
 
 from app.api.auth import caller
 from app.api.bodies import CreateBody, read_create_body
+from app.api.openapi import link, links
 from app.api.schemas.common import ApiErrorSchema
 from app.errors import TranscriptionFailed, TranscriptionNotReady
 from app.store.models import Surface, Transcription, TranscriptionStatus
@@ -85,10 +86,30 @@ def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str
                     "form fields: true/false for booleans, digits for numbers; empty ones "
                     "are ignored. Without a file part, the form fields are read like the "
                     "JSON body.")}}}]}},
+            "application/x-www-form-urlencoded": {"schema": schema},
             "audio/*": raw, "video/*": raw, "application/octet-stream": raw,
         }},
         "parameters": [{"in": "query", "schema": file_schema}],
     }
+
+
+def created_transcription_links(status: int) -> dict[str, Any]:
+    """OpenAPI links from a create view's answer (its ``id``) to what can be done with the
+    transcription, on either surface."""
+    one = "/api/v1/transcriptions/{transcription_id}"
+    by_id = {"transcription_id": "$response.body#/id"}
+    return links(
+        status,
+        GetTranscription=link(one, "get", "Poll it (v1).", **by_id),
+        GetQuickstartTranscription=link("/transcribe/{transcription_id}", "get",
+                                        "Poll it (Quickstart).", **by_id),
+        CancelTranscription=link(one + "/cancel", "post", "Stop it.", **by_id),
+        DeleteTranscription=link(one, "delete", "Delete it with its media.", **by_id),
+        ExportTranscription=link(one + "/export", "get", "Download it once completed.",
+                                 **by_id),
+        ListWebhookDeliveries=link(one + "/webhook_deliveries", "get",
+                                   "What was sent about it.", **by_id),
+    )
 
 
 #: What the create views' docstrings say about the kinds of body (the OpenAPI description).
