@@ -119,6 +119,7 @@ def error_codes_by_status() -> dict[int, list[str]]:
 
 def register_error_handlers(app: Flask) -> None:
     """Answer every error as JSON (registered after flask-smorest's own, so ours win)."""
+    from gunicorn.http.errors import ParseException
     from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(ApiError)
@@ -128,6 +129,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> Response:
+        """gunicorn found the body malformed while the application read it (a bad chunk)."""
+        error = ApiError(f"The request body is not valid HTTP/1.1: {exc}; send it with a "
+                         "correct Content-Length or chunked encoding.")
+        error.status, error.code = 400, http_error_code("Bad Request")
+        return error_response(error)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

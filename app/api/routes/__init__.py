@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from app.api.auth import caller
 from app.api.bodies import CreateBody, read_create_body
@@ -71,6 +72,19 @@ def _create_with_file(surface: Surface, body: CreateBody, render: Renderer) -> C
     return created
 
 
+@cache
+def _with_file_part(file_schema: type[Schema]) -> type[Schema]:
+    """``file_schema`` plus the ``file`` part: the multipart form of a one-request upload
+    (one schema, not an allOf: the fields' schema is closed to other properties)."""
+    part = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary", "description": (
+            "The audio or video file (a one-request upload). The other fields are form "
+            "fields: true/false for booleans, digits for numbers; empty ones are ignored. "
+            "Without a file part, the form fields are read like the JSON body.")})
+    name = file_schema.__name__.replace("FieldsSchema", "FormSchema")
+    return type(name, (file_schema,), {"file": part, "__doc__": file_schema.__doc__})
+
+
 def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str, Any]:
     """OpenAPI of a create view's three kinds of request body (flask-smorest describes one
     JSON body; a file with form fields, or a raw body with query fields, is written here)."""
@@ -79,13 +93,7 @@ def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str
     return {
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": schema},
-            "multipart/form-data": {"schema": {"allOf": [file_schema, {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {**binary, "description": (
-                    "The audio or video file (a one-request upload). The other fields are "
-                    "form fields: true/false for booleans, digits for numbers; empty ones "
-                    "are ignored. Without a file part, the form fields are read like the "
-                    "JSON body.")}}}]}},
+            "multipart/form-data": {"schema": _with_file_part(file_schema)},
             "application/x-www-form-urlencoded": {"schema": schema},
             "audio/*": raw, "video/*": raw, "application/octet-stream": raw,
         }},
@@ -117,7 +125,8 @@ BODY_KINDS = """Send JSON (the usual way), or upload the file in this very reque
 hold a file in memory, such as n8n or Zapier): as ``multipart/form-data`` (a ``file`` part
 plus the fields as form fields: true/false, digits; empty ones are ignored), or as the raw
 body with the file's Content-Type (``audio/*``, ``video/*``, ``application/octet-stream``)
-and the fields as query parameters (those listed; they are ignored with JSON or multipart);
+and the fields as query parameters (those listed; with JSON or multipart they are refused:
+the fields go in the body);
 ``Content-Disposition: attachment; filename="…"`` names a raw file. With a file, ``url`` and
 ``upload_id`` are refused; a file over the upload limit is a 413 ``file_too_large``, an empty
 one a 422 naming ``file``."""

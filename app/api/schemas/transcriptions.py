@@ -238,19 +238,23 @@ class V1FileFieldsSchema(V1CreateSchema):
 FILE_REPLACES = ("url", "upload_id")
 
 
-def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]]
-                        ) -> dict[str, Any]:
+def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]], *,
+                        empty_is_absent: bool = True) -> dict[str, Any]:
     """Form fields or query parameters (strings, possibly repeated) as the JSON body the
     schema expects, so they meet the same strict rules and messages as JSON.
 
     A field the schema declares boolean takes ``true`` / ``false`` (any case), an integer
     field takes digits; any other string is left as it is, for the schema to refuse with the
-    field named (``diarize=maybe``: "Not a boolean"). Empty values count as absent, since
-    form builders send empty fields. A field given twice is refused.
+    field named (``diarize=maybe``: "Not a boolean"). Empty form fields count as absent, since
+    form builders send empty fields (``empty_is_absent``); an empty query parameter is
+    refused, like any value of the wrong type. A field given twice is refused.
     """
     payload: dict[str, Any] = {}
     repeated: dict[str, list[str]] = {}
     for name, items in values.items():
+        if not empty_is_absent and "" in items:
+            repeated[name] = ["Empty: give a value, or leave the parameter out."]
+            continue
         given = [item for item in items if item != ""]
         if len(given) > 1:
             repeated[name] = ["Given more than once: send it once."]
