@@ -88,7 +88,8 @@ def get_upload(upload_id: str):
 @blp.arguments(SignedUrlQuerySchema, location="query")
 @blp.doc(requestBody={"required": True, "description": "The file's raw bytes, with its "
                       "Content-Type (any). Content-Length or chunked transfer encoding.",
-                      "content": {"*/*": _BINARY}}, **PUBLIC)
+                      "content": {"application/octet-stream": _BINARY, "audio/*": _BINARY,
+                                  "video/*": _BINARY, "*/*": _BINARY}}, **PUBLIC)
 @blp.response(200, UploadSchema)
 @blp.alt_response(403, schema=ApiErrorSchema, description="upload_url_invalid: the URL was "
                   "altered or belongs to another upload; upload_url_expired: past expires_at "
