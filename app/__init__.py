@@ -43,13 +43,14 @@ class Services:
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the API for ``settings`` (default: read from the environment)."""
     from flask import Flask
-    from flask_smorest import Api
 
     from app.api import docs_assets, waiting
     from app.api import observability as observability_http
     from app.api.bodies import SpoolingRequest
+    from app.api.edge import register_edge_checks
     from app.api.errors import register_error_handlers
     from app.api.openai import routes as openai
+    from app.api.openapi import PUBLIC, ContractPlugin, VoxhookApi
     from app.api.routes import account, admin, health, quickstart, uploads, v1, webhooks
     from app.config import Settings
     from app.dashboard import init_app as init_dashboard
@@ -64,7 +65,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.transcriptions.recovery import RecoverySchedule
     from app.transcriptions.service import TranscriptionService
     from app.webhooks.doorbell import ring_doorbell
-    from app.webhooks.envelope import WebhookEventEnvelopeSchema
     from app.webhooks.service import WebhookService
 
     settings = settings or Settings.from_env()
@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks=WebhookService(db, resolver, settings.webhooks.secret_overlap_s,
                                 lambda: ring_doorbell(queue.redis, settings)))
 
-    api = Api(app, spec_kwargs={
+    api = VoxhookApi(app, spec_kwargs={
+        "extra_plugins": [ContractPlugin()],
         "info": {"description": "Self-hosted speech-to-text speaking two hosted "
                  "transcription contracts. Authenticate with 'Authorization: Bearer <key>' "
                  "or 'Authorization: <key>'."},
@@ -109,8 +110,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (health.blp, quickstart.blp, v1.blp, account.blp, webhooks.blp,
                       uploads.blp, uploads.internal_blp, admin.blp, openai.blp):
         api.register_blueprint(blueprint)
-    # What webhook endpoints receive: no view answers it, so it is named here.
-    api.spec.components.schema("WebhookEventEnvelope", schema=WebhookEventEnvelopeSchema)
+    document_rule = next(rule for rule in app.url_map.iter_rules()
+                         if rule.rule == "/openapi.json")
+    api.spec.path(rule=document_rule, operations={"get": {
+        **PUBLIC, "summary": "This OpenAPI document (browsable at /docs and /redoc).",
+        "tags": ["health"], "responses": {"200": {
+            "description": "The document.",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}})
+    register_edge_checks(app, api.spec.to_dict())
     register_error_handlers(app)
     init_dashboard(app)
     waiting.init_app(app)

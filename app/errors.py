@@ -29,6 +29,8 @@ Hierarchy::
     │   ├── DownloadUrlInvalid   403 download_url_invalid
     │   └── DownloadUrlExpired   403 download_url_expired
     ├── FileTooLarge             413 file_too_large (max_bytes)
+    ├── BodyTooLarge             413 body_too_large (max_bytes: a JSON body over the edge's limit)
+    ├── UnsupportedMediaType     415 unsupported_media_type (a body the operation cannot read)
     ├── PaymentRequired          402 insufficient_balance (available_usd, required_usd)
     ├── Forbidden                403 forbidden (e.g. a customer key on the admin API)
     ├── AdminApiDisabled         403 admin_api_disabled (VOXHOOK_ADMIN_TOKEN is not set)
@@ -162,6 +164,29 @@ class FileTooLarge(ApiError):
             f"({max_bytes} bytes); nothing was stored. Send a smaller or shorter file "
             "(e.g. audio only, compressed), or ask the operator to raise "
             "VOXHOOK_MAX_UPLOAD_MB.", max_bytes=max_bytes)
+
+
+class BodyTooLarge(ApiError):
+    """A JSON request body over the edge's limit (``app.api.edge``): request bodies are a few
+    fields, files are sent as files. Carries ``max_bytes``."""
+
+    status = 413
+    code = "body_too_large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"The JSON body is larger than {_megabytes(max_bytes)} ({max_bytes} bytes); send "
+            "only the fields this operation documents (a file goes in a multipart or raw "
+            "body, or to an upload URL).", fields={"body": ["Too large."]},
+            max_bytes=max_bytes)
+
+
+class UnsupportedMediaType(ApiError):
+    """A request body of a Content-Type the operation does not read (e.g. text/plain where
+    JSON is expected): refused rather than ignored, so that fields are never silently lost."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 def _megabytes(size: int) -> str:

@@ -112,13 +112,25 @@ def read_create_body(schema: type[Schema], file_schema: type[Schema]) -> CreateB
     comes along) and its file, whatever the Content-Type; 422 naming each bad field."""
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
+        _refuse_query_fields(file_schema, "a JSON body")
         return CreateBody(_load(schema, _json_body()))
     if mimetype in _FORM_TYPES:
+        _refuse_query_fields(file_schema, "a form body")
         return _read_form(schema, file_schema)
     if not mimetype and not _has_body():
         return CreateBody(_load(schema, {}))  # nothing sent: name the missing fields
-    fields = _file_fields(file_schema, _strings(file_schema, dict(request.args.lists())))
+    fields = _file_fields(file_schema, _strings(file_schema, dict(request.args.lists()),
+                                                empty_is_absent=False))
     return CreateBody(fields, RawBodyFile(_disposition_filename(), mimetype or None))
+
+
+def _refuse_query_fields(file_schema: type[Schema], body: str) -> None:
+    """Fields go in the body when there is one: the same field in the query string would be
+    ignored, so it is refused instead of silently lost."""
+    misplaced = {name: [f"With {body}, send {name} in the body, not in the query string."]
+                 for name in request.args if name in file_schema().fields}
+    if misplaced:
+        raise invalid_fields(misplaced)
 
 
 def _read_form(schema: type[Schema], file_schema: type[Schema]) -> CreateBody:
@@ -150,9 +162,10 @@ def _file_fields(schema: type[Schema], values: dict[str, Any]) -> dict[str, Any]
     return _load(schema, values)
 
 
-def _strings(schema: type[Schema], values: dict[str, list[str]]) -> dict[str, Any]:
+def _strings(schema: type[Schema], values: dict[str, list[str]], *,
+             empty_is_absent: bool = True) -> dict[str, Any]:
     try:
-        return fields_from_strings(schema(), values)
+        return fields_from_strings(schema(), values, empty_is_absent=empty_is_absent)
     except ValidationError as error:
         raise invalid_fields(error.messages) from None
 

@@ -9,6 +9,7 @@ every offending field.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ApiError, FileTooLarge, InvalidJson, ValidationFailed
@@ -88,12 +89,37 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
         return invalid_fields(located)
     generic = ApiError(exc.description or exc.name)
     generic.status = exc.code or 500
-    generic.code = (exc.name or "error").lower().replace(" ", "_")
+    generic.code = http_error_code(exc.name)
     return generic
+
+
+def http_error_code(name: str | None) -> str:
+    """Our code for an HTTP error werkzeug raised: its name in snake case (405 Method Not
+    Allowed: ``method_not_allowed``)."""
+    return re.sub(r"[^a-z0-9]+", "_", (name or "error").lower()).strip("_")
+
+
+def error_codes_by_status() -> dict[int, list[str]]:
+    """Every ``code`` an error answer can carry, by HTTP status (the OpenAPI document lists
+    them): those of the :class:`app.errors.ApiError` hierarchy, and those of the HTTP errors
+    werkzeug raises (an unknown path, a method not allowed…)."""
+    from werkzeug.exceptions import default_exceptions
+
+    found: dict[int, set[str]] = {}
+    classes: list[type[ApiError]] = [ApiError]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        found.setdefault(cls.status, set()).add(cls.code)
+    for status, exception in default_exceptions.items():
+        if status != 413:  # answered as file_too_large (see _from_http_exception)
+            found.setdefault(status, set()).add(http_error_code(exception().name))
+    return {status: sorted(codes) for status, codes in sorted(found.items())}
 
 
 def register_error_handlers(app: Flask) -> None:
     """Answer every error as JSON (registered after flask-smorest's own, so ours win)."""
+    from gunicorn.http.errors import ParseException
     from werkzeug.exceptions import HTTPException
 
     @app.errorhandler(ApiError)
@@ -103,6 +129,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> Response:
+        """gunicorn found the body malformed while the application read it (a bad chunk)."""
+        error = ApiError(f"The request body is not valid HTTP/1.1: {exc}; send it with a "
+                         "correct Content-Length or chunked encoding.")
+        error.status, error.code = 400, http_error_code("Bad Request")
+        return error_response(error)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -10,6 +10,19 @@ import sys
 
 from app.config import Settings
 
+#: gunicorn's limits on a request's head, explicit (gunicorn refuses beyond them, in our JSON:
+#: ``app.api.gunicorn_worker``). The request line may be as long as gunicorn allows at most
+#: (signed URLs and listing filters live in the query string); headers stay at its defaults.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
+#: The worker class run for each ``VOXHOOK_API_WORKER_CLASS``: gunicorn's own, answering the
+#: requests it refuses itself in the API's JSON error shape.
+JSON_ERROR_WORKERS = {
+    "gthread": "app.api.gunicorn_worker.JsonErrorThreadWorker",
+    "gevent": "app.api.gunicorn_gevent_worker.JsonErrorGeventWorker",
+}
+
 
 def gunicorn_command(settings: Settings, host: str, port: int) -> list[str]:
     """The argv that runs the API under gunicorn with the configured processes and worker
@@ -26,7 +39,11 @@ def gunicorn_command(settings: Settings, host: str, port: int) -> list[str]:
         "--bind", f"{host}:{port}",
         "--workers", str(settings.api_workers),
         *concurrency,
-        "--worker-class", settings.api_worker_class,
+        # gunicorn's own refusals (limits, malformed requests) in our JSON error shape.
+        "--worker-class", JSON_ERROR_WORKERS[settings.api_worker_class],
+        "--limit-request-line", str(LIMIT_REQUEST_LINE),
+        "--limit-request-fields", str(LIMIT_REQUEST_FIELDS),
+        "--limit-request-field_size", str(LIMIT_REQUEST_FIELD_SIZE),
         "--timeout", "60",
         "--graceful-timeout", "20",
         "--log-level", settings.log_level.lower(),

@@ -43,15 +43,16 @@ class Idempotency:
 
     @staticmethod
     def check_key(key: str | None) -> str | None:
-        """The header's key, stripped; a 422 when it is empty or too long (checked before a
-        one-request upload stores its file)."""
+        """The header's key, stripped; a 422 when it is empty, too long or not printable
+        ASCII (checked before a one-request upload stores its file)."""
         if key is None:
             return None
         key = key.strip()
-        if not key or len(key) > 255:
-            raise ValidationFailed(
-                "Idempotency-Key must be 1 to 255 characters.",
-                fields={"Idempotency-Key": ["Must be 1 to 255 characters."]})
+        if not key or len(key) > 255 or not all(" " <= char <= "~" for char in key):
+            message = ("Must be 1 to 255 printable ASCII characters (a UUID is a good "
+                       "choice).")
+            raise ValidationFailed(f"Idempotency-Key: {message}",
+                                   fields={"Idempotency-Key": [message]})
         return key
 
 

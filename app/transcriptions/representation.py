@@ -102,8 +102,9 @@ class QuickstartTranscriptionSchema(Schema):
         "through the v1 surface is failed here, with error_code 'cancelled'."})
     progress = fields.Float(metadata={"description": "0..1 while processing; 1 when done."})
     audio_duration_seconds = fields.Float(allow_none=True)
-    cost_cents = CentsField(attribute="cost_micro_usd", metadata={
-        "type": "number", "description": "0.20 USD per hour, billed per second; 4 decimals."})
+    cost_cents = CentsField(attribute="cost_micro_usd", allow_none=True, metadata={
+        "type": "number", "description": "0.20 USD per hour, billed per second; 4 decimals. "
+        "Null until the audio's duration is known."})
     error = fields.String(attribute="error_message", allow_none=True, metadata={
         "description": "On failed: what went wrong and what to do."})
     error_code = fields.String(allow_none=True)
@@ -147,11 +148,13 @@ class V1TranscriptionSchema(Schema):
     webhook_url = fields.String(allow_none=True)
     progress = fields.Float()
     audio_duration_seconds = fields.Float(allow_none=True)
-    cost_usd = UsdStringField(attribute="cost_micro_usd", metadata={
+    cost_usd = UsdStringField(attribute="cost_micro_usd", allow_none=True, metadata={
         "type": "string", "description": "Exact decimal dollars, the pipeline's price a "
-        "minute prorated per second."})
+        "minute prorated per second. Null until the audio's duration is known."})
     error = fields.Method("_error", allow_none=True, metadata={
-        "description": "On failed (and cancelled): code and message."})
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        "description": "On failed (and cancelled): code and message; null otherwise."})
     result = fields.Nested(ResultSchema, allow_none=True)
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)

@@ -528,8 +528,10 @@ def test_openapi_describes_uploads_and_the_kinds_of_body(client):
         content = operation["requestBody"]["content"]
         assert {"application/json", "multipart/form-data", "audio/*", "video/*",
                 "application/octet-stream"} <= set(content), path
-        multipart_schema = content["multipart/form-data"]["schema"]["allOf"]
-        assert multipart_schema[1]["properties"]["file"]["format"] == "binary"
+        form = content["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+        form_schema = spec["components"]["schemas"][form]
+        assert form_schema["properties"]["file"]["format"] == "binary"
+        assert "file" in form_schema["required"] and "diarize" in form_schema["properties"]
         assert "multipart/form-data" in operation["description"]
         assert "413" in operation["responses"]
         assert {"diarize", "language"} <= {p["name"] for p in operation["parameters"]}

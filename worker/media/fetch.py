@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import certifi
 import urllib3
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Voxhook/0.1 (+self-hosted speech-to-text)"
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 256 * 1024
+#: What a request line cannot carry as is (http.client would refuse or fail to encode it).
+_NOT_ON_A_REQUEST_LINE = re.compile(r"[^\x21-\x7e]")
 #: How much of a web page is read to look for Drive's download button.
 _PAGE_BYTES = 1024 * 1024
 #: Markup a media file never starts with (after whitespace and a byte-order mark).
@@ -129,6 +132,14 @@ def download(url: str, destination: Path, policy: FetchPolicy) -> Downloaded:
         current, confirmed = follow, True
 
 
+def _request_target(path: str, query: str) -> str:
+    """The path and query as sent on the request line: what a request line cannot carry
+    (non-ASCII, spaces, control characters) percent-encoded as UTF-8, as browsers do; every
+    other byte is sent exactly as given (webhook URLs may carry signatures)."""
+    target = (path or "/") + (f"?{query}" if query else "")
+    return _NOT_ON_A_REQUEST_LINE.sub(lambda found: quote(found.group(), safe=""), target)
+
+
 def _status_error(status: int, provider: str | None) -> HttpStatusError:
     if provider is not None and status in (401, 403, 404, 410):
         return HttpStatusError(f"The sharing link answered HTTP {status}. "
@@ -171,7 +182,11 @@ class Exchange:
     def __init__(self, url: str, policy: FetchPolicy, deadline: float,
                  cookies: Cookies | None = None, method: str = "GET",
                  body: bytes | None = None, headers: dict[str, str] | None = None) -> None:
-        parts = urlsplit(url)
+        try:  # the API checks URLs when they are given; a redirect's Location is not checked
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises ValueError for a port out of 1..65535)
+        except ValueError as exc:
+            raise UrlRefused(f"The URL '{url[:100]}' cannot be fetched: {exc}.") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UrlRefused(f"Only http and https URLs can be fetched, not '{url[:100]}'.")
         self.parts, self.policy, self.deadline = parts, policy, deadline
@@ -203,7 +218,7 @@ class Exchange:
                    "Accept": "*/*", **self.extra_headers}
         if cookie := self.cookies.header(self.host):
             headers["Cookie"] = cookie
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = _request_target(parts.path, parts.query)
         try:
             self._connection.connect()
             self._start_watchdog()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from app.api.auth import caller
 from app.api.bodies import CreateBody, read_create_body
+from app.api.openapi import link, links
 from app.api.schemas.common import ApiErrorSchema
 from app.errors import TranscriptionFailed, TranscriptionNotReady
 from app.store.models import Surface, Transcription, TranscriptionStatus
@@ -70,6 +72,19 @@ def _create_with_file(surface: Surface, body: CreateBody, render: Renderer) -> C
     return created
 
 
+@cache
+def _with_file_part(file_schema: type[Schema]) -> type[Schema]:
+    """``file_schema`` plus the ``file`` part: the multipart form of a one-request upload
+    (one schema, not an allOf: the fields' schema is closed to other properties)."""
+    part = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary", "description": (
+            "The audio or video file (a one-request upload). The other fields are form "
+            "fields: true/false for booleans, digits for numbers; empty ones are ignored. "
+            "Without a file part, the form fields are read like the JSON body.")})
+    name = file_schema.__name__.replace("FieldsSchema", "FormSchema")
+    return type(name, (file_schema,), {"file": part, "__doc__": file_schema.__doc__})
+
+
 def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str, Any]:
     """OpenAPI of a create view's three kinds of request body (flask-smorest describes one
     JSON body; a file with form fields, or a raw body with query fields, is written here)."""
@@ -78,17 +93,31 @@ def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str
     return {
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": schema},
-            "multipart/form-data": {"schema": {"allOf": [file_schema, {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {**binary, "description": (
-                    "The audio or video file (a one-request upload). The other fields are "
-                    "form fields: true/false for booleans, digits for numbers; empty ones "
-                    "are ignored. Without a file part, the form fields are read like the "
-                    "JSON body.")}}}]}},
+            "multipart/form-data": {"schema": _with_file_part(file_schema)},
+            "application/x-www-form-urlencoded": {"schema": schema},
             "audio/*": raw, "video/*": raw, "application/octet-stream": raw,
         }},
         "parameters": [{"in": "query", "schema": file_schema}],
     }
+
+
+def created_transcription_links(status: int) -> dict[str, Any]:
+    """OpenAPI links from a create view's answer (its ``id``) to what can be done with the
+    transcription, on either surface."""
+    one = "/api/v1/transcriptions/{transcription_id}"
+    by_id = {"transcription_id": "$response.body#/id"}
+    return links(
+        status,
+        GetTranscription=link(one, "get", "Poll it (v1).", **by_id),
+        GetQuickstartTranscription=link("/transcribe/{transcription_id}", "get",
+                                        "Poll it (Quickstart).", **by_id),
+        CancelTranscription=link(one + "/cancel", "post", "Stop it.", **by_id),
+        DeleteTranscription=link(one, "delete", "Delete it with its media.", **by_id),
+        ExportTranscription=link(one + "/export", "get", "Download it once completed.",
+                                 **by_id),
+        ListWebhookDeliveries=link(one + "/webhook_deliveries", "get",
+                                   "What was sent about it.", **by_id),
+    )
 
 
 #: What the create views' docstrings say about the kinds of body (the OpenAPI description).
@@ -96,7 +125,8 @@ BODY_KINDS = """Send JSON (the usual way), or upload the file in this very reque
 hold a file in memory, such as n8n or Zapier): as ``multipart/form-data`` (a ``file`` part
 plus the fields as form fields: true/false, digits; empty ones are ignored), or as the raw
 body with the file's Content-Type (``audio/*``, ``video/*``, ``application/octet-stream``)
-and the fields as query parameters (those listed; they are ignored with JSON or multipart);
+and the fields as query parameters (those listed; with JSON or multipart they are refused:
+the fields go in the body);
 ``Content-Disposition: attachment; filename="…"`` names a raw file. With a file, ``url`` and
 ``upload_id`` are refused; a file over the upload limit is a 413 ``file_too_large``, an empty
 one a 422 naming ``file``."""

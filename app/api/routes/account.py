@@ -16,6 +16,7 @@ from marshmallow import RAISE
 from sqlalchemy import select
 
 from app.api.auth import authenticate, caller
+from app.api.openapi import link, links
 from app.api.schemas.account import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
@@ -106,6 +107,8 @@ def list_account_keys() -> Response:
 
 @blp.route("/keys", methods=["POST"])
 @blp.arguments(ApiKeyCreateSchema)
+@blp.doc(**links(201, RevokeKey=link("/api/v1/keys/{key_id}/revoke", "post", "Revoke it.",
+                                     key_id="$response.body#/id")))
 @blp.response(201, ApiKeyCreatedSchema)
 @blp.alt_response(401, schema=ApiErrorSchema, description=_UNAUTHORIZED)
 @blp.alt_response(422, schema=ApiErrorSchema, description="name is missing, empty or too long.")

@@ -21,7 +21,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 
-from app.api.schemas.common import ApiErrorSchema
+from app.api.openapi import link, links
+from app.api.schemas.common import ApiErrorSchema, Text
 from app.billing import accounts, wallet
 from app.billing.keys import looks_like_key
 from app.errors import (
@@ -92,13 +93,13 @@ class Usd(fields.String):
 
 
 def _note() -> fields.String:
-    return fields.String(load_default=None, validate=validate.Length(max=500),
-                         metadata={"description": "Why, kept in the ledger."})
+    return Text(multiline=True, load_default=None, validate=validate.Length(max=500),
+                metadata={"description": "Why, kept in the ledger."})
 
 
 class AccountCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    id = fields.String(load_default=None, metadata={
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    id = Text(load_default=None, metadata={
         "description": "Letters, digits, _ and - (up to 40); default a new acct_… id."})
     monthly_credit_usd = Usd(load_default=0, metadata={
         "description": "Credit granted every calendar month (UTC); this month's at once."})
@@ -116,13 +117,13 @@ class MonthlyCreditSchema(Schema):
 
 
 class AdjustmentSchema(Schema):
-    pocket = fields.String(required=True, validate=validate.OneOf([p.value for p in Pocket]))
+    pocket = Text(required=True, validate=validate.OneOf([p.value for p in Pocket]))
     usd = Usd(required=True, allow_negative=True)
-    note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    note = Text(multiline=True, required=True, validate=validate.Length(min=1, max=500))
 
 
 class RefundSchema(Schema):
-    transcription_id = fields.String(required=True)
+    transcription_id = Text(required=True, validate=validate.Length(min=1, max=40))
     note = _note()
 
 
@@ -236,6 +237,15 @@ def _account(session: Session, account_id: str) -> dict[str, Any]:
 
 @blp.route("/accounts", methods=["POST"])
 @blp.arguments(AccountCreateSchema)
+@blp.doc(**links(201, **{
+    name: link("/api/v1/admin/accounts/{account_id}" + suffix, method, description,
+               account_id="$response.body#/id")
+    for name, suffix, method, description in (
+        ("GetAccount", "", "get", "Read it."),
+        ("TopUp", "/topups", "post", "Add money."),
+        ("SetMonthlyCredit", "/monthly_credit", "put", "Set its monthly credit."),
+        ("Adjust", "/adjustments", "post", "Correct a balance."),
+        ("Ledger", "/ledger", "get", "Its ledger."))}))
 @blp.response(201, AccountSchema)
 @documented((409, "account_exists: an account has this id."),
             (422, "A field is invalid (each is named)."))

@@ -13,12 +13,14 @@ from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from app.api.openapi import PUBLIC
 from app.api.schemas.health import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness.")
 
 
 @blp.route("/healthz", methods=["GET"])
+@blp.doc(**PUBLIC)
 @blp.response(200, HealthSchema)
 def healthz():
     """The API process is up."""
@@ -26,6 +28,7 @@ def healthz():
 
 
 @blp.route("/readyz", methods=["GET"])
+@blp.doc(**PUBLIC)
 @blp.response(200, ReadinessSchema)
 @blp.alt_response(503, schema=ReadinessSchema, description="Something is missing; see 'missing'.")
 def readyz():

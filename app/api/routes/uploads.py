@@ -15,6 +15,8 @@ from flask_smorest import Blueprint
 from werkzeug.wsgi import wrap_file
 
 from app.api.auth import authenticate, caller
+from app.api.edge import raw_body
+from app.api.openapi import PUBLIC, link, links
 from app.api.schemas.common import ApiErrorSchema
 from app.api.schemas.uploads import (
     SignedUrlQuerySchema,
@@ -35,7 +37,6 @@ _SIGNED = frozenset({"uploads.put_content"})
 _upload = UploadSchema()
 _created = UploadCreatedSchema()
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-_NO_KEY: dict[str, Any] = {"security": []}
 
 
 @blp.before_request
@@ -50,6 +51,8 @@ def _uploads():
 
 @blp.route("", methods=["POST"])
 @blp.arguments(UploadCreateSchema, required=False)
+@blp.doc(**links(201, GetUpload=link("/api/v1/uploads/{upload_id}", "get", "Read it.",
+                                     upload_id="$response.body#/id")))
 @blp.response(201, UploadCreatedSchema)
 @blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid; each is named.")
@@ -86,7 +89,7 @@ def get_upload(upload_id: str):
 @blp.doc(requestBody={"required": True, "description": "The file's raw bytes, with its "
                       "Content-Type (any). Content-Length or chunked transfer encoding.",
                       "content": {"application/octet-stream": _BINARY, "audio/*": _BINARY,
-                                  "video/*": _BINARY}}, **_NO_KEY)
+                                  "video/*": _BINARY, "*/*": _BINARY}}, **PUBLIC)
 @blp.response(200, UploadSchema)
 @blp.alt_response(403, schema=ApiErrorSchema, description="upload_url_invalid: the URL was "
                   "altered or belongs to another upload; upload_url_expired: past expires_at "
@@ -99,6 +102,7 @@ def get_upload(upload_id: str):
                   "Content-Length (refused before reading) or while streaming; nothing kept.")
 @blp.alt_response(422, schema=ApiErrorSchema, description="The body is empty (names file); the "
                   "upload stays pending, so the same URL can be used again.")
+@raw_body
 def put_content(query: dict[str, str], upload_id: str):
     """Send an upload's file: the request body is the file, as is (the signed URL from
     ``POST /api/v1/uploads``; no API key).
@@ -116,7 +120,7 @@ def put_content(query: dict[str, str], upload_id: str):
 @internal_blp.arguments(SignedUrlQuerySchema, location="query")
 @internal_blp.doc(responses={"200": {"description": "The file's bytes.",
                                      "content": {"application/octet-stream": _BINARY}}},
-                  **_NO_KEY)
+                  **PUBLIC)
 @internal_blp.alt_response(403, schema=ApiErrorSchema, description="download_url_invalid or "
                            "download_url_expired.")
 @internal_blp.alt_response(404, schema=ApiErrorSchema, description="No such upload.")

@@ -10,8 +10,10 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.auth import authenticate, caller
+from app.api.openapi import webhook_callback
 from app.api.routes import (
     create_body_doc,
+    created_transcription_links,
     document_export_errors,
     export_doc,
     respond_with_export,
@@ -54,6 +56,11 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 
 @blp.route("/transcriptions", methods=["POST"])
 @blp.doc(**create_body_doc(V1CreateSchema, V1FileFieldsSchema))
+@blp.doc(**created_transcription_links(201))
+@blp.doc(**webhook_callback(
+    "{$request.body#/webhook_url}", V1TranscriptionSchema,
+    "With webhook_url: once the transcription is completed or failed, its GET body, signed "
+    "per Standard Webhooks (see GET /api/v1/webhook_secret)."))
 @blp.response(201, V1TranscriptionSchema)
 @blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
 @blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")

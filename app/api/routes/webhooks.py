@@ -13,6 +13,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from app.api.auth import authenticate, caller
+from app.api.openapi import link, links, webhook_callback
 from app.api.schemas.common import ApiErrorSchema
 from app.api.schemas.webhooks import (
     WebhookDeliveryListSchema,
@@ -23,6 +24,7 @@ from app.api.schemas.webhooks import (
     WebhookEndpointSchema,
     WebhookSecretSchema,
 )
+from app.webhooks.envelope import WebhookEventEnvelopeSchema
 from app.webhooks.service import MAX_ENDPOINTS, WebhookService
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
@@ -31,6 +33,8 @@ blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
 blp.before_request(authenticate)
 
 _UNAUTHORIZED = "Missing, unknown or revoked key."
+_ONE_ENDPOINT = "/api/v1/webhook_endpoints/{endpoint_id}"
+_NEW_ID = "$response.body#/id"
 _NO_ENDPOINT = "No such webhook endpoint for this account."
 _NO_TRANSCRIPTION = "No such transcription for this account."
 #: A secret in an answer must not be kept by caches along the way.
@@ -43,6 +47,13 @@ def _service() -> WebhookService:
 
 @blp.route("/webhook_endpoints", methods=["POST"])
 @blp.arguments(WebhookEndpointCreateSchema)
+@blp.doc(**links(
+    201, GetWebhookEndpoint=link(_ONE_ENDPOINT, "get", "Read it.", endpoint_id=_NEW_ID),
+    DeleteWebhookEndpoint=link(_ONE_ENDPOINT, "delete", "Unsubscribe.", endpoint_id=_NEW_ID)))
+@blp.doc(**webhook_callback(
+    "{$request.body#/url}", WebhookEventEnvelopeSchema,
+    "Each event the endpoint subscribed to, signed per Standard Webhooks with the account's "
+    "secret (GET /api/v1/webhook_secret)."))
 @blp.response(201, WebhookEndpointSchema)
 @blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
 @blp.alt_response(401, schema=ApiErrorSchema, description=_UNAUTHORIZED)

@@ -13,6 +13,7 @@ from marshmallow import (
     post_load,
 )
 
+from app.api.schemas.common import Text
 from app.transcriptions.representation import (
     UtcDateTime,
 )
@@ -28,7 +29,7 @@ def validate_key_name(value: str) -> None:
 class ApiKeyCreateSchema(Schema):
     """Body of ``POST /api/v1/keys``."""
 
-    name = fields.String(
+    name = Text(
         required=True, validate=validate_key_name,
         error_messages={"required": "Missing: name the key after where it will be used "
                         "(e.g. 'zapier' or 'n8n-production'), so it can be told apart."},

@@ -25,6 +25,7 @@ from app.api.schemas.common import (
     WEBHOOK_SIGNING,
     StrictBoolean,
     StrictQueryBoolean,
+    Text,
     validate_http_url,
 )
 from app.transcriptions.exports import FORMATS
@@ -52,9 +53,9 @@ def validate_upload_id(value: str) -> None:
                               "answered (it starts with 'up_').")
 
 
-def _upload_id_field(description: str) -> fields.String:
-    return fields.String(validate=validate_upload_id, load_default=None,
-                         metadata={"description": description})
+def _upload_id_field(description: str) -> Text:
+    return Text(validate=validate_upload_id, load_default=None,
+                metadata={"description": description})
 
 
 #: The most speakers a request may ask for (a bound on the diarizer's clustering work).
@@ -86,11 +87,11 @@ class _RequestSchema(Schema):
     align = StrictBoolean(
         load_default=True, metadata={"description": "Word-level timestamps. Always on when "
                                      "diarize is true."})
-    language = fields.String(
+    language = Text(
         validate=validate_language, allow_none=True, load_default=None,
         metadata={"description": "ISO 639-1 code of the spoken language; absent (or 'auto' on "
                   "v1) detects it. Passing it is faster and avoids misdetection."})
-    webhook_url = fields.String(
+    webhook_url = Text(
         validate=validate_http_url, allow_none=True, load_default=None,
         metadata={"description": "Where to POST the transcription once it is completed or "
                   "failed: the same JSON as its GET, retried with back-off until a 2xx. Used "
@@ -132,7 +133,7 @@ class QuickstartCreateSchema(_RequestSchema):
     """Body of ``POST /transcribe``: the ``url`` of the audio, or the ``upload_id`` of a file
     uploaded beforehand."""
 
-    url = fields.String(
+    url = Text(
         validate=validate_http_url, load_default=None,
         metadata={"description": "Audio or video to fetch (direct link, or a Google Drive, "
                   "Dropbox or OneDrive sharing link). Required unless upload_id is given."})
@@ -162,20 +163,20 @@ class V1CreateSchema(_RequestSchema):
 
     _speaker_fields = ("speaker_count", "min_speakers", "max_speakers")
 
-    source = fields.String(
+    source = Text(
         required=True,
         validate=validate.OneOf(SOURCES, error="Must be 'external_url' or 'upload'."),
         error_messages={"required": "Missing: set source to 'external_url' (and give a url) "
                         "or 'upload' (and give an upload_id)."},
         metadata={"description": "Where the audio comes from: 'external_url' (fetched from "
                   "url) or 'upload' (the file of upload_id)."})
-    url = fields.String(
+    url = Text(
         validate=validate_http_url, load_default=None,
         metadata={"description": "With source 'external_url': the audio or video to fetch."})
     upload_id = _upload_id_field(
         "With source 'upload': the upload (POST /api/v1/uploads) whose file was sent to its "
         "upload_url. Each upload serves one transcription.")
-    pipeline_code = fields.String(
+    pipeline_code = Text(
         load_default=None,
         metadata={"description": "Which pipeline to run (GET /api/v1/pipelines lists them); "
                   "absent: the server's default."})
@@ -225,7 +226,7 @@ class V1FileFieldsSchema(V1CreateSchema):
     class Meta:
         exclude = ("url", "upload_id")
 
-    source = fields.String(
+    source = Text(
         load_default="upload",
         validate=validate.OneOf(["upload"], error="With a file, source is 'upload' (or "
                                 "leave it out); to fetch a URL instead, send JSON without "
@@ -237,19 +238,23 @@ class V1FileFieldsSchema(V1CreateSchema):
 FILE_REPLACES = ("url", "upload_id")
 
 
-def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]]
-                        ) -> dict[str, Any]:
+def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]], *,
+                        empty_is_absent: bool = True) -> dict[str, Any]:
     """Form fields or query parameters (strings, possibly repeated) as the JSON body the
     schema expects, so they meet the same strict rules and messages as JSON.
 
     A field the schema declares boolean takes ``true`` / ``false`` (any case), an integer
     field takes digits; any other string is left as it is, for the schema to refuse with the
-    field named (``diarize=maybe``: "Not a boolean"). Empty values count as absent, since
-    form builders send empty fields. A field given twice is refused.
+    field named (``diarize=maybe``: "Not a boolean"). Empty form fields count as absent, since
+    form builders send empty fields (``empty_is_absent``); an empty query parameter is
+    refused, like any value of the wrong type. A field given twice is refused.
     """
     payload: dict[str, Any] = {}
     repeated: dict[str, list[str]] = {}
     for name, items in values.items():
+        if not empty_is_absent and "" in items:
+            repeated[name] = ["Empty: give a value, or leave the parameter out."]
+            continue
         given = [item for item in items if item != ""]
         if len(given) > 1:
             repeated[name] = ["Given more than once: send it once."]
@@ -271,7 +276,7 @@ def fields_from_strings(schema: Schema, values: Mapping[str, Sequence[str]]
 class ExportQuerySchema(Schema):
     """Query of both surfaces' ``GET …/{id}/export``."""
 
-    format = fields.String(
+    format = Text(
         required=True,
         validate=validate.OneOf(list(FORMATS), error="Must be one of: {choices}."),
         error_messages={"required": f"Missing: choose one of: {', '.join(FORMATS)}."},
@@ -345,7 +350,7 @@ class TranscriptionListQuerySchema(Schema):
         load_default=20, validate=validate.Range(
             min=1, max=MAX_PAGE_SIZE, error=f"Must be between 1 and {MAX_PAGE_SIZE}."),
         metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE} (default 20)."})
-    starting_after = fields.String(
+    starting_after = Text(
         load_default=None, validate=validate.Length(min=1, max=40), metadata={
             "description": "A cursor: the id of the last item of the previous page (its "
             "next_starting_after); the page holds the items that come after it, older ones. "
@@ -387,7 +392,7 @@ class TranscriptionListSchema(Schema):
         "description": "Newest first: by created_at, then id, both descending. Without "
         "result when include_result is false."})
     has_more = fields.Boolean(metadata={"description": "Whether older items follow."})
-    next_starting_after = fields.String(allow_none=True, metadata={
+    next_starting_after = Text(allow_none=True, metadata={
         "description": "Pass as starting_after for the next page; null on the last one."})
 
 
@@ -404,7 +409,9 @@ class PipelineSchema(Schema):
     description = fields.String()
     aliases = fields.List(fields.String())
     price_per_minute_usd = fields.Decimal(as_string=True, metadata={
-        "description": "Exact decimal dollars per minute of audio, billed per second."})
+        "type": "string", "format": "decimal", "example": "0.0285",
+        "description": "Exact decimal dollars per minute of audio (a string, so it stays "
+        "exact), billed per second."})
     languages = fields.List(fields.String(), metadata={"description": "ISO 639-1 codes."})
     can_diarize = fields.Boolean()
     default = fields.Boolean(metadata={"description": "Used when a request names none."})

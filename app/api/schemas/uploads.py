@@ -12,6 +12,7 @@ from marshmallow import (
     validate,
 )
 
+from app.api.schemas.common import Text
 from app.transcriptions.representation import (
     UtcDateTime,
 )
@@ -20,10 +21,10 @@ from app.transcriptions.representation import (
 class UploadCreateSchema(Schema):
     """Body of ``POST /api/v1/uploads`` (optional: both fields are metadata)."""
 
-    filename = fields.String(
+    filename = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=255),
         metadata={"description": "The file's name, for your records (e.g. call.mp3)."})
-    content_type = fields.String(
+    content_type = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=255),
         metadata={"description": "The file's media type (e.g. audio/mpeg); the PUT's "
                   "Content-Type, when it sends one, takes its place."})
@@ -35,9 +36,9 @@ class SignedUrlQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE  # a signed URL is honoured whatever else is appended to it
 
-    expires = fields.String(load_default="", metadata={
+    expires = Text(load_default="", metadata={
         "description": "Unix time after which the URL is refused."})
-    signature = fields.String(load_default="", metadata={
+    signature = Text(load_default="", metadata={
         "description": "HMAC-SHA256 of the purpose, the id and expires."})
 
 
@@ -51,8 +52,8 @@ class UploadSchema(Schema):
         "(ready for a transcription), used (a transcription took it), deleted (its file was "
         "deleted: after its transcription ended, or when unused for too long) or expired "
         "(its upload URL expired before a file arrived)."})
-    filename = fields.String(allow_none=True)
-    content_type = fields.String(allow_none=True)
+    filename = Text(allow_none=True)
+    content_type = Text(allow_none=True)
     size_bytes = fields.Integer(allow_none=True, metadata={"description": "Once uploaded."})
     sha256 = fields.String(allow_none=True, metadata={
         "description": "Hex SHA-256 of the bytes received, to compare with your own."})

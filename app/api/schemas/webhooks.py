@@ -14,6 +14,7 @@ from marshmallow import (
 
 from app.api.schemas.common import (
     WEBHOOK_SIGNING,
+    Text,
     validate_http_url,
 )
 from app.transcriptions.representation import (
@@ -36,7 +37,7 @@ def validate_events(value: list[str]) -> None:
 class WebhookEndpointCreateSchema(Schema):
     """Body of ``POST /api/v1/webhook_endpoints``."""
 
-    url = fields.String(
+    url = Text(
         required=True, validate=validate_http_url,
         error_messages={"required": "Missing: the http(s) URL to POST events to (e.g. an n8n "
                         "trigger's or a Zapier REST hook's URL)."},
@@ -45,10 +46,10 @@ class WebhookEndpointCreateSchema(Schema):
                   "public addresses only (checked now and at every attempt). "
                   + WEBHOOK_SIGNING})
     events = fields.List(
-        fields.String(), validate=validate_events, load_default=lambda: list(WEBHOOK_EVENTS),
+        Text(), validate=validate_events, load_default=lambda: list(WEBHOOK_EVENTS),
         metadata={"description": "Which events to receive: "
                   f"{', '.join(WEBHOOK_EVENTS)}; default: all."})
-    description = fields.String(
+    description = Text(
         allow_none=True, load_default=None, validate=validate.Length(max=200),
         metadata={"description": "What it is for, for your records (at most 200 "
                   "characters)."})
