@@ -5,9 +5,8 @@ breaks HTTP or its limits (a request line over ``--limit-request-line``, more th
 ``--limit-request-fields`` headers or one over ``--limit-request-field_size``, a malformed
 header or chunk). Its answer is an HTML page; a client of this API must get the one error
 shape instead, with a code and a message that says what to change. gunicorn's documented
-seam for that is the worker class (``--worker-class app.api.gunicorn_worker.JsonErrorThreadWorker``, or
-``app.api.gunicorn_gevent_worker.JsonErrorGeventWorker``,
-see :func:`app.ops.api_process.gunicorn_command`): its ``handle_error`` writes the answer.
+seam for that is the worker class (:data:`app.ops.api_process.JSON_ERROR_WORKERS` names one
+for gthread and one for gevent): its ``handle_error`` writes the answer.
 The status codes are gunicorn's own; the ``code`` is the one werkzeug's error of that status
 gets in the application (:func:`app.api.errors.http_error_code`), so a client sees the same
 code whichever layer refused the request.
