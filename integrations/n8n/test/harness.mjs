@@ -159,9 +159,17 @@ export async function runWorkflow(workflowData, credentials, { executionId = ran
 		settings: { executionOrder: 'v1' },
 		staticData: {},
 	});
+	const additionalData = additionalDataFor(credentials, executionId, workflowData);
+	const startNode = workflow.getNode(workflowData.nodes[0].name);
+	const execute = new core.WorkflowExecute(additionalData, 'manual');
+	return await execute.run({ workflow, startNode });
+}
+
+/** What n8n's server hands the engine for one execution. */
+function additionalDataFor(credentials, executionId, workflowData) {
 	const hooks = new core.ExecutionLifecycleHooks('manual', executionId, workflowData);
 	const base = 'http://127.0.0.1:5678';
-	const additionalData = {
+	return {
 		credentialsHelper: new TestCredentialsHelper(credentials),
 		hooks,
 		executionId,
@@ -181,9 +189,32 @@ export async function runWorkflow(workflowData, credentials, { executionId = ran
 			throw new Error('code tasks are not used here');
 		},
 	};
-	const startNode = workflow.getNode(workflowData.nodes[0].name);
-	const execute = new core.WorkflowExecute(additionalData, 'manual');
-	return await execute.run({ workflow, startNode });
+}
+
+/**
+ * Fill a dropdown as the editor does: the node's `loadOptions` method in n8n-core's
+ * LoadOptionsContext, with the node's credential.
+ */
+export async function loadOptions(methodName, credentials, parameters = {}) {
+	await startEngine();
+	const node = voxhookNode('Voxhook', { resource: 'transcription', operation: 'transcribe', ...parameters });
+	const workflow = new Workflow({
+		id: 'wf-options', nodes: [node], connections: {}, active: false, nodeTypes: nodeTypeRegistry,
+	});
+	const context = new core.LoadOptionsContext(
+		workflow, node, additionalDataFor(credentials, 'options', { nodes: [node] }), 'parameters.transcribeOptions.pipeline',
+	);
+	return await nodeTypes[VOXHOOK].methods.loadOptions[methodName].call(context);
+}
+
+/** Test a credential as n8n's credential tester does: the node's `testedBy` function. */
+export async function testCredential(credentials) {
+	await startEngine();
+	const context = new core.CredentialTestContext(additionalDataFor(credentials, 'test', { nodes: [] }));
+	const testName = nodeTypes[VOXHOOK].description.credentials[0].testedBy;
+	return await nodeTypes[VOXHOOK].methods.credentialTest[testName].call(context, {
+		id: 'voxhook-test', name: 'Voxhook test', type: 'voxhookApi', data: credentials,
+	});
 }
 
 /** The items a node put out (first run, first output), or its error. */

@@ -179,17 +179,24 @@ function parseErrorBody(rawBody: unknown): VoxhookErrorBody {
 	return typeof body === 'object' && body !== null ? (body as VoxhookErrorBody) : {};
 }
 
-/** A request that got no HTTP answer at all: name the URL and the network error. */
-function unreachable(node: INode, baseURL: string, error: Error, itemIndex?: number): NodeApiError {
-	const cause = error as Error & { code?: string; cause?: { code?: string } };
-	const networkCode = cause.code ?? cause.cause?.code ?? '';
-	const reason = networkCode ? `${networkCode}: ${error.message}` : error.message;
-	const apiError = new NodeApiError(node, error as unknown as JsonObject, {
-		message: `Could not reach Voxhook at ${baseURL} (${reason})`,
-		description:
-			'Check the Base URL of the Voxhook API credential and that the server is running and reachable from n8n.',
+/**
+ * A request that got no HTTP answer at all: name the URL and the network error. (A
+ * NodeOperationError: NodeApiError would replace the message with a generic one.)
+ */
+function unreachable(node: INode, baseURL: string, error: Error, itemIndex?: number): NodeOperationError {
+	// n8n hands back its own NodeApiError, whose message is generic; the network error is its cause.
+	const original = (error.cause instanceof Error ? error.cause : error) as Error & { code?: string };
+	const networkCode = original.code ?? '';
+	const reason =
+		networkCode && !original.message.includes(networkCode)
+			? `${networkCode}: ${original.message}`
+			: original.message;
+	// The network error goes in the description: n8n swaps a message that contains a code
+	// such as ECONNREFUSED for a generic sentence that would lose the URL.
+	const failure = new NodeOperationError(node, `Could not reach Voxhook at ${baseURL}`, {
+		description: `${reason}. Check the Base URL of the Voxhook API credential and that the server is running and reachable from n8n.`,
 		itemIndex,
 	});
-	apiError.context.voxhookErrorCode = 'unreachable';
-	return apiError;
+	failure.context.voxhookErrorCode = 'unreachable';
+	return failure;
 }
