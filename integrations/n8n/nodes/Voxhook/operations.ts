@@ -1,3 +1,5 @@
+import { createHash } from 'crypto';
+
 import type {
 	IBinaryData,
 	IDataObject,
@@ -43,9 +45,12 @@ export function creationFields(options: IDataObject): IDataObject {
 }
 
 /**
- * The Idempotency-Key of an item: the user's, or one derived from the execution, the node and
- * the item, so that n8n retrying the node (Retry On Fail) gets the first answer back instead
- * of a second transcription.
+ * The Idempotency-Key of an item: the user's, or one derived from this execution, this node
+ * and the item, so that n8n retrying the node (Retry On Fail) gets the first answer back
+ * instead of a second transcription. Execution ids restart at 1 with a new n8n database, so
+ * the execution is identified by its resume URL too (it carries a random token per execution
+ * where n8n makes one) and by the instance id: two n8n instances, or one reinstalled, sharing
+ * a Voxhook account never reuse each other's keys.
  */
 export function idempotencyKey(
 	this: IExecuteFunctions,
@@ -54,7 +59,14 @@ export function idempotencyKey(
 ): string {
 	const given = String(options.idempotencyKey ?? '').trim();
 	if (given) return given;
-	return `n8n:${this.getWorkflow().id ?? 'workflow'}:${this.getExecutionId()}:${this.getNode().id}:${itemIndex}`;
+	const resumeUrl = String(this.getWorkflowDataProxy(itemIndex).$execution?.resumeUrl ?? '');
+	const execution = createHash('sha256')
+		.update(
+			`${this.getInstanceId()}|${this.getWorkflow().id ?? ''}|${this.getExecutionId()}|${resumeUrl}`,
+		)
+		.digest('hex')
+		.slice(0, 32);
+	return `n8n:${execution}:${this.getNode().id}:${itemIndex}`;
 }
 
 /**

@@ -187,20 +187,26 @@ export class VoxhookTrigger implements INodeType {
 		};
 		const download = this.getNodeParameter('download', 'none') as ExportFormat | 'none';
 		if (download !== 'none' && transcription.status === 'completed') {
-			const response = await voxhookRequest<ArrayBuffer>(this, {
-				method: 'GET',
-				path: `/api/v1/transcriptions/${encodeURIComponent(transcription.id)}/export`,
-				qs: { format: download },
-				encoding: 'arraybuffer',
-			});
-			const { extension, mimeType } = EXPORT_FORMATS[download];
-			item.binary = {
-				data: await this.helpers.prepareBinaryData(
-					Buffer.from(response.body),
-					`${transcription.id}.${extension}`,
-					mimeType,
-				),
-			};
+			// The event is authentic and must start the workflow even if the file cannot be
+			// fetched now (a refusal here would make Voxhook retry a delivery that succeeded).
+			try {
+				const response = await voxhookRequest<ArrayBuffer>(this, {
+					method: 'GET',
+					path: `/api/v1/transcriptions/${encodeURIComponent(transcription.id)}/export`,
+					qs: { format: download },
+					encoding: 'arraybuffer',
+				});
+				const { extension, mimeType } = EXPORT_FORMATS[download];
+				item.binary = {
+					data: await this.helpers.prepareBinaryData(
+						Buffer.from(response.body),
+						`${transcription.id}.${extension}`,
+						mimeType,
+					),
+				};
+			} catch (error) {
+				item.json.exportError = (error as Error).message;
+			}
 		}
 		return { workflowData: [[item]] };
 	}

@@ -183,9 +183,16 @@ function parseErrorBody(rawBody: unknown): VoxhookErrorBody {
  * A request that got no HTTP answer at all: name the URL and the network error. (A
  * NodeOperationError: NodeApiError would replace the message with a generic one.)
  */
-function unreachable(node: INode, baseURL: string, error: Error, itemIndex?: number): NodeOperationError {
+function unreachable(
+	node: INode,
+	baseURL: string,
+	error: Error,
+	itemIndex?: number,
+): NodeOperationError {
 	// n8n hands back its own NodeApiError, whose message is generic; the network error is its cause.
-	const original = (error.cause instanceof Error ? error.cause : error) as Error & { code?: string };
+	const original = (error.cause instanceof Error ? error.cause : error) as Error & {
+		code?: string;
+	};
 	const networkCode = original.code ?? '';
 	const reason =
 		networkCode && !original.message.includes(networkCode)

@@ -63,16 +63,25 @@ test('streams a binary property from the filesystem store, with speaker labels, 
 	assert.equal(upload.body.filename, 'sample.wav');
 });
 
-test('a retried node reuses its idempotency key: one transcription, not two', async () => {
-	const node = voxhookNode('Queue', {
-		resource: 'transcription', operation: 'transcribe', source: 'url',
-		url: `${voxhook.mediaUrl}/jfk.flac`, waitForCompletion: false,
-	});
-	const workflow = workflowOf(node);
-	const first = nodeResult(await runWorkflow(workflow, voxhook.credentials, { executionId: '4242' }), 'Queue');
-	const again = nodeResult(await runWorkflow(workflow, voxhook.credentials, { executionId: '4242' }), 'Queue');
-	const other = nodeResult(await runWorkflow(workflow, voxhook.credentials, { executionId: '4243' }), 'Queue');
-	assert.equal(first.items[0].json.id, again.items[0].json.id, 'same execution and item: same transcription');
-	assert.notEqual(first.items[0].json.id, other.items[0].json.id, 'another execution: a new one');
+test('a node retried by n8n (Retry On Fail) reuses its idempotency key: one transcription, not two', async () => {
+	const since = new Date(Date.now() - 1000).toISOString();
+	const url = `${voxhook.mediaUrl}/long.wav?retry-test=${Date.now()}`;
+	const node = voxhookNode('Transcribe', {
+		resource: 'transcription', operation: 'transcribe', source: 'url', url,
+		waitForCompletion: true, waitMode: 'poll', pollIntervalSeconds: 1, timeoutSeconds: 1,
+	}, { retryOnFail: true, maxTries: 3, waitBetweenTries: 0 });
+	const { error } = nodeResult(await runWorkflow(workflowOf(node), voxhook.credentials), 'Transcribe');
+	assert.match(error.message, /did not finish within 1 s/, 'every try timed out');
+	const listed = await voxhook.api('GET', `/api/v1/transcriptions?created_after=${encodeURIComponent(since)}&limit=100&include_result=false`);
+	const ours = listed.body.data.filter((transcription) => transcription.url === url);
+	assert.equal(ours.length, 1, 'three tries, one transcription');
+	assert.ok(error.message.includes(ours[0].id), 'the error names it');
+	await voxhook.api('POST', `/api/v1/transcriptions/${ours[0].id}/cancel`);
+
+	// Another execution of the same workflow is a new request: a new transcription.
+	const queue = voxhookNode('Queue', { resource: 'transcription', operation: 'transcribe', source: 'url', url: `${voxhook.mediaUrl}/jfk.flac`, waitForCompletion: false });
+	const first = nodeResult(await runWorkflow(workflowOf(queue), voxhook.credentials), 'Queue');
+	const second = nodeResult(await runWorkflow(workflowOf(queue), voxhook.credentials), 'Queue');
+	assert.notEqual(first.items[0].json.id, second.items[0].json.id);
 	assert.equal(first.items[0].json.status, 'queued');
 });
