@@ -35,15 +35,22 @@ async function voxhook(method, apiPath, body) {
 	return { status: response.status, body: await response.json().catch(() => null) };
 }
 
+/** Poll `check` until it returns something; a failed request is retried (n8n or Voxhook may
+ * drop a connection while busy), an error marked `fatal` ends the wait at once. */
 async function eventually(what, check, timeoutMs = 120_000) {
 	const deadline = Date.now() + timeoutMs;
-	let last;
+	let lastError;
 	while (Date.now() < deadline) {
-		last = await check();
-		if (last) return last;
+		try {
+			const result = await check();
+			if (result) return result;
+		} catch (error) {
+			if (error.fatal) throw error;
+			lastError = error;
+		}
 		await new Promise((resolve) => setTimeout(resolve, 500));
 	}
-	throw new Error(`timed out waiting for ${what}\n--- n8n log ---\n${n8n.tail()}`);
+	throw new Error(`timed out waiting for ${what} (last error: ${lastError?.message})\n--- n8n log ---\n${n8n.tail()}`);
 }
 
 const triggerUrl = () => `${n8n.baseUrl}/webhook/${TRIGGER_WEBHOOK_ID}/webhook`;
@@ -203,7 +210,7 @@ test('resume on webhook: the execution waits, and Voxhook\'s callback finishes i
 		const [run] = await n8n.executions(RESUME_WORKFLOW);
 		if (run && !['new', 'running', 'waiting', 'success'].includes(run.status)) {
 			const { data } = await n8n.executionData(run.id);
-			throw new Error(`the execution ended ${run.status}: ${JSON.stringify(data.resultData.error ?? data.resultData.runData).slice(0, 1500)}`);
+			throw Object.assign(new Error(`the execution ended ${run.status}: ${JSON.stringify(data.resultData.error ?? data.resultData.runData).slice(0, 1500)}`), { fatal: true });
 		}
 		return run && ['waiting', 'success'].includes(run.status) ? run : null;
 	});
