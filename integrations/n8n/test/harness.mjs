@@ -207,6 +207,38 @@ export async function loadOptions(methodName, credentials, parameters = {}) {
 	return await nodeTypes[VOXHOOK].methods.loadOptions[methodName].call(context);
 }
 
+/**
+ * The trigger's webhook lifecycle methods in n8n-core's HookContext (what n8n runs on
+ * activation and deactivation), with a workflow whose static data persists across calls
+ * like the saved workflow's does. Returns `{ call(method), staticData, webhookUrl }`.
+ */
+export async function triggerLifecycle(credentials, parameters) {
+	await startEngine();
+	const node = {
+		id: 'trigger-id', name: 'Voxhook Trigger', type: 'n8n-nodes-voxhook.voxhookTrigger', typeVersion: 1,
+		position: [0, 0], webhookId: '0b7c5d4e-1f2a-4b3c-9d8e-7f6a5b4c3d2e', parameters, credentials: CREDENTIAL_REFERENCE,
+	};
+	const staticData = {};
+	const workflow = new Workflow({
+		id: 'wf-trigger', nodes: [node], connections: {}, active: true, nodeTypes: nodeTypeRegistry, staticData,
+	});
+	const additionalData = additionalDataFor(credentials, 'activation', { nodes: [node] });
+	const description = nodeTypes['n8n-nodes-voxhook.voxhookTrigger'].description.webhooks[0];
+	const webhookData = {
+		httpMethod: 'POST', node: node.name, path: `${node.webhookId}/${description.path}`, webhookDescription: description,
+		workflowId: workflow.id, workflowExecuteAdditionalData: additionalData,
+	};
+	const methods = nodeTypes['n8n-nodes-voxhook.voxhookTrigger'].webhookMethods.default;
+	return {
+		staticData: () => workflow.staticData,
+		webhookUrl: `${additionalData.webhookBaseUrl}/${node.webhookId}/${description.path}`,
+		call: async (method) => {
+			const context = new core.HookContext(workflow, node, additionalData, 'trigger', 'activate', webhookData);
+			return await methods[method].call(context);
+		},
+	};
+}
+
 /** Test a credential as n8n's credential tester does: the node's `testedBy` function. */
 export async function testCredential(credentials) {
 	await startEngine();

@@ -34,6 +34,19 @@ function installPackage(userFolder) {
 	return target;
 }
 
+/**
+ * fetch, retried once when the server closed a kept-alive connection under it (n8n closes
+ * idle sockets; undici may pick one up just then).
+ */
+export async function fetchOnce(url, options) {
+	try {
+		return await fetch(url, options);
+	} catch (error) {
+		if (!/other side closed|ECONNRESET|socket hang up/.test(`${error.cause?.message} ${error.message}`)) throw error;
+		return await fetch(url, options);
+	}
+}
+
 export class N8nInstance {
 	constructor(runtime) {
 		this.runtime = runtime;
@@ -83,6 +96,7 @@ export class N8nInstance {
 	}
 
 	async start() {
+		this.log = [];
 		this.process = spawn(process.execPath, [this.bin, 'start'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
 		const keep = (chunk) => {
 			this.log.push(chunk.toString());
@@ -122,7 +136,7 @@ export class N8nInstance {
 	}
 
 	async rest(method, restPath, body) {
-		const response = await fetch(`${this.baseUrl}/rest${restPath}`, {
+		const response = await fetchOnce(`${this.baseUrl}/rest${restPath}`, {
 			method,
 			headers: { 'Content-Type': 'application/json', 'browser-id': BROWSER_ID, cookie: this.cookie },
 			body: body === undefined ? undefined : JSON.stringify(body),

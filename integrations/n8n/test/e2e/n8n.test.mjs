@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { N8nInstance, PACKAGE } from './n8n-instance.mjs';
+import { N8nInstance, PACKAGE, fetchOnce } from './n8n-instance.mjs';
 
 const runtime = process.env.N8N_RUNTIME;
 const voxhookUrl = process.env.VOXHOOK_BASE_URL;
@@ -27,7 +27,7 @@ const TRIGGER_WEBHOOK_ID = '5b0e2f4c-7d1e-4c59-9a37-0d7c1f4b2e11';
 const n8n = new N8nInstance(runtime);
 
 async function voxhook(method, apiPath, body) {
-	const response = await fetch(`${voxhookUrl}${apiPath}`, {
+	const response = await fetchOnce(`${voxhookUrl}${apiPath}`, {
 		method,
 		headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
 		body: body === undefined ? undefined : JSON.stringify(body),
@@ -120,7 +120,14 @@ after(async () => {
 	await n8n.stop();
 });
 
+/** Once n8n serves the trigger's webhook, an unsigned POST gets the node's own 401. */
+async function triggerServed() {
+	await eventually('the trigger webhook', async () =>
+		(await fetch(triggerUrl(), { method: 'POST', body: '{}' })).status === 401);
+}
+
 test('activation subscribes the trigger once, with its webhook URL', async () => {
+	await triggerServed();
 	const endpoints = await eventually('the subscription', async () => {
 		const found = await ourEndpoints();
 		return found.length ? found : null;
@@ -181,14 +188,23 @@ test('forged, unsigned and replayed deliveries get 401 and start nothing', async
 	assert.match(item.json.exportError, /\[not_found\]|404/);
 });
 
+/** Watch the subscriptions for a few seconds: exactly `endpoint`, and nothing else. */
+async function stillOnly(endpoint) {
+	for (let look = 0; look < 12; look++) {
+		const endpoints = await ourEndpoints();
+		assert.equal(endpoints.length, 1, 'one subscription after the restart');
+		assert.equal(endpoints[0].id, endpoint.id, 'the same one');
+		await new Promise((resolve) => setTimeout(resolve, 500));
+	}
+}
+
 test('a restart does not subscribe twice, and deliveries still arrive', async () => {
 	const [endpoint] = await ourEndpoints();
 	await n8n.stop();
 	await n8n.start();
-	await n8n.setupOwner().catch(() => {});
-	const endpoints = await ourEndpoints();
-	assert.equal(endpoints.length, 1, 'one subscription after the restart');
-	assert.equal(endpoints[0].id, endpoint.id, 'the same one: checkExists found it');
+	await triggerServed();
+	await stillOnly(endpoint);
+
 	const before = (await n8n.executions(TRIGGER_WORKFLOW)).length;
 	await voxhook('POST', '/api/v1/transcriptions', { source: 'external_url', url: `${mediaUrl}/notes.txt` });
 	const execution = await eventually('the failed event\'s execution', async () => {
