@@ -1,8 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
+import { SIMPLIFY_PROPERTY } from '../shared/properties';
 import { LANGUAGE_OPTIONS } from './languages';
-
-const transcriptionOperations = ['transcribe', 'get', 'getAll', 'cancel', 'delete', 'export'];
 
 const show = (operation: string[], extra: Record<string, Array<string | boolean>> = {}) => ({
 	show: { resource: ['transcription'], operation, ...extra },
@@ -343,15 +342,5 @@ export const properties: INodeProperties[] = [
 	},
 
 	// ------------------------------------------------------------------ output
-	{
-		displayName: 'Simplify',
-		name: 'simplify',
-		type: 'boolean',
-		default: false,
-		displayOptions: show(['transcribe', 'get', 'getAll']),
-		description:
-			'Whether to return only ID, status, text, language, duration, speakers and utterances (without word arrays) instead of the full transcription',
-	},
+	{ ...SIMPLIFY_PROPERTY, displayOptions: show(['transcribe', 'get', 'getAll']) },
 ];
-
-export { transcriptionOperations };

@@ -9,10 +9,11 @@ import type {
 } from 'n8n-workflow';
 import { BINARY_ENCODING, NodeOperationError, sleep } from 'n8n-workflow';
 
+import { downloadExport } from '../shared/exports';
 import { voxhookRequest } from '../shared/transport';
 import { simplifyTranscription, unfinishedError } from '../shared/transcriptions';
 import type { ExportFormat, Transcription } from '../shared/types';
-import { EXPORT_FORMATS, FINAL_STATUSES } from '../shared/types';
+import { FINAL_STATUSES } from '../shared/types';
 
 const TRANSCRIPTIONS = '/api/v1/transcriptions';
 
@@ -285,31 +286,11 @@ export async function exportTranscription(
 		});
 		return { json: body, pairedItem: { item: itemIndex } };
 	}
-	const file = await downloadExport.call(this, id, format, itemIndex);
+	const file = await downloadExport(this, id, format, itemIndex);
 	const property = this.getNodeParameter('outputBinaryPropertyName', itemIndex, 'data') as string;
 	return {
 		json: { id, format, fileName: file.fileName },
 		binary: { [property]: file },
 		pairedItem: { item: itemIndex },
 	};
-}
-
-/** Fetch an export and hand it to n8n's binary store (exports are small text files). */
-export async function downloadExport(
-	this: IExecuteFunctions,
-	id: string,
-	format: ExportFormat,
-	itemIndex: number,
-): Promise<IBinaryData> {
-	const response = await voxhookRequest<ArrayBuffer>(this, {
-		method: 'GET',
-		path: `${TRANSCRIPTIONS}/${encodeURIComponent(id)}/export`,
-		qs: { format },
-		encoding: 'arraybuffer',
-		itemIndex,
-	});
-	const { extension, mimeType } = EXPORT_FORMATS[format];
-	const named = /filename="([^"]+)"/.exec(String(response.headers['content-disposition'] ?? ''));
-	const fileName = named?.[1] ?? `${id}.${extension}`;
-	return await this.helpers.prepareBinaryData(Buffer.from(response.body), fileName, mimeType);
 }

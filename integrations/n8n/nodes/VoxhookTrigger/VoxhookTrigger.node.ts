@@ -11,10 +11,11 @@ import type {
 import { NodeConnectionTypes } from 'n8n-workflow';
 
 import { verifyDelivery } from '../shared/delivery';
+import { downloadExport } from '../shared/exports';
+import { SIMPLIFY_PROPERTY } from '../shared/properties';
 import { toNodeError, voxhookRequest } from '../shared/transport';
 import { simplifyTranscription } from '../shared/transcriptions';
 import type { ExportFormat, WebhookEndpoint, WebhookEnvelope } from '../shared/types';
-import { EXPORT_FORMATS } from '../shared/types';
 
 const ENDPOINTS = '/api/v1/webhook_endpoints';
 
@@ -79,14 +80,7 @@ export class VoxhookTrigger implements INodeType {
 				description:
 					'Whether to attach the transcript of a completed transcription as a file (binary field "data")',
 			},
-			{
-				displayName: 'Simplify',
-				name: 'simplify',
-				type: 'boolean',
-				default: false,
-				description:
-					'Whether to return only ID, status, text, language, duration, speakers and utterances (without word arrays) instead of the full transcription',
-			},
+			SIMPLIFY_PROPERTY,
 		],
 	};
 
@@ -190,20 +184,7 @@ export class VoxhookTrigger implements INodeType {
 			// The event is authentic and must start the workflow even if the file cannot be
 			// fetched now (a refusal here would make Voxhook retry a delivery that succeeded).
 			try {
-				const response = await voxhookRequest<ArrayBuffer>(this, {
-					method: 'GET',
-					path: `/api/v1/transcriptions/${encodeURIComponent(transcription.id)}/export`,
-					qs: { format: download },
-					encoding: 'arraybuffer',
-				});
-				const { extension, mimeType } = EXPORT_FORMATS[download];
-				item.binary = {
-					data: await this.helpers.prepareBinaryData(
-						Buffer.from(response.body),
-						`${transcription.id}.${extension}`,
-						mimeType,
-					),
-				};
+				item.binary = { data: await downloadExport(this, transcription.id, download) };
 			} catch (error) {
 				item.json.exportError = (error as Error).message;
 			}
