@@ -12,6 +12,7 @@ Every step runs again only when its lock changed (a stamp beside ``node_modules`
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import io
 import json
@@ -30,6 +31,11 @@ TOOLCHAIN_BIN = TOOLCHAIN / "node_modules" / ".bin"
 #: npm's own cache, shared by every install here and kept between runs and fresh clones.
 NPM_CACHE = Path(os.environ.get("VOXHOOK_NPM_CACHE",
                                 Path.home() / ".cache" / "voxhook-tests" / "npm"))
+
+
+#: Where heavy installs that no clone should carry (a whole n8n) are kept, one folder per lock.
+INSTALL_CACHE = Path(os.environ.get("VOXHOOK_INSTALL_CACHE",
+                                    Path.home() / ".cache" / "voxhook-tests"))
 
 
 class NodeToolchainError(RuntimeError):
@@ -95,6 +101,36 @@ def npm_ci(folder: Path, *, ignore_scripts: bool = True) -> None:
     command = ["npm", "ci", *(["--ignore-scripts"] if ignore_scripts else [])]
     _run(command, folder, node_env())
     _stamp(folder)
+
+
+def npm_ci_cached(folder: Path, name: str, *, rebuild: Sequence[str] = ()) -> Path:
+    """``npm ci --ignore-scripts`` of ``folder``'s ``package.json`` and lock into a folder of
+    :data:`INSTALL_CACHE` named after ``name`` and the lock's digest; that folder.
+
+    For installs too big to live in a clone (n8n: ~3 GB, ~6 min): a second run, or another
+    clone on the same machine, finds the folder of the same lock installed and reuses it; a
+    changed lock gets a folder of its own. ``rebuild`` names packages whose install scripts
+    must run after all (``npm rebuild sqlite3`` builds the one native module n8n needs,
+    where running every script would fail on optional native clients). Installs of the same
+    lock wait for each other (a file lock); a half-made install is never taken for a whole
+    one (the stamp is written last).
+    """
+    ensure_node()
+    target = INSTALL_CACHE / f"{name}-{_lock_digest(folder)[:16]}"
+    INSTALL_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and _installed(target):
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        for manifest in ("package.json", "package-lock.json"):
+            shutil.copy2(folder / manifest, target / manifest)
+        _run(["npm", "ci", "--ignore-scripts"], target, node_env())
+        if rebuild:
+            _run(["npm", "rebuild", *rebuild], target, node_env())
+        _stamp(target)
+    return target
 
 
 def run_on_node(command: Sequence[str], folder: Path, env: Mapping[str, str] | None = None,
