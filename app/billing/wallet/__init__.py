@@ -67,7 +67,7 @@ from app.billing.wallet.balances import (
     period_of,
     refresh_month,
 )
-from app.billing.wallet.holds import charge, refund, release, reserve
+from app.billing.wallet.holds import charge, refund, release, reserve, shrink
 from app.billing.wallet.operator import (
     MIN_TOPUP_MICRO_USD,
     adjust,
@@ -85,7 +85,7 @@ __all__ = [
     "Balances", "InsufficientFunds", "InvalidAmount", "UnknownAccount", "WalletContention",
     "WalletError", "adjust", "audit", "balances", "charge", "entries", "format_usd",
     "has_funds", "open_wallet", "parse_usd", "period_of", "refresh_month", "refund", "release",
-    "reserve", "set_monthly_credit", "topup",
+    "reserve", "set_monthly_credit", "shrink", "topup",
 ]
 
 
