@@ -177,7 +177,7 @@ def test_ten_minutes_through_a_30_second_engine_with_analysis(
         assert "AI analysis" in text and "A short test conversation." in text
         assert "task: Send the report; owner: SPEAKER 1; due: Friday" in text
         delivered = _wait_for_webhook(receiver)
-    assert delivered["data"]["result"]["analysis"]["summary"]["result"] == (
+    assert delivered["result"]["analysis"]["summary"]["result"] == (
         DEFAULT_ANSWERS["summary"])
     audit_is_clean(stack)
 
