@@ -9,6 +9,7 @@ another Voxhook; OpenAI) instead of a local faster-whisper model::
     base_url = "http://vllm.internal:8000/v1"   # the path before /audio/transcriptions
     model = "mistralai/Voxtral-Mini-3B-2507"
     api_key_env = "VLLM_API_KEY"        # optional: the variable holding the key
+    response_format = "verbose_json"    # or "json": text only (vLLM's Voxtral, Qwen3-ASR)
     words = true                        # ask for word timings (the engine may not give them)
     max_piece_seconds = 30              # longest piece the engine accepts (default 600)
     timeout_s = 300                     # per request
@@ -88,6 +89,10 @@ class RemoteService:
 class RemoteEngine(RemoteService):
     """A speech engine speaking OpenAI's ``/audio/transcriptions``."""
 
+    #: ``verbose_json`` (segments and words with times) or ``json`` (text alone: each piece
+    #: becomes one utterance; for servers that answer nothing else, as vLLM may for speech
+    #: LLMs).
+    response_format: str = "verbose_json"
     #: Ask for word timings (``timestamp_granularities[]=word``); an engine that gives none
     #: still works: utterances then carry no words.
     words: bool = True
@@ -115,7 +120,9 @@ class AnalysisEndpoint(RemoteService):
 
 _SERVICE_KEYS = {"base_url", "model", "api_key_env", "connect_timeout_s", "timeout_s",
                  "retries", "backoff_s", "concurrency", "allow_private_network"}
-_ENGINE_KEYS = _SERVICE_KEYS | {"words", "max_piece_seconds"}
+_ENGINE_KEYS = _SERVICE_KEYS | {"words", "max_piece_seconds", "response_format"}
+#: What a remote engine may be asked to answer.
+ENGINE_RESPONSE_FORMATS = ("verbose_json", "json")
 _ANALYSIS_KEYS = _SERVICE_KEYS | {"structured_output", "context_tokens", "max_output_tokens",
                                   "temperature", "analyses"}
 _DEFINITION_KEYS = {"prompt", "schema", "description"}
@@ -124,11 +131,19 @@ _DEFINITION_KEYS = {"prompt", "schema", "description"}
 def parse_engine(table: Any, where: str) -> RemoteEngine:
     """A pipeline's ``[pipeline.engine]`` table."""
     table = _table(table, _ENGINE_KEYS, where)
-    words = table.get("words", True)
+    response_format = table.get("response_format", "verbose_json")
+    if response_format not in ENGINE_RESPONSE_FORMATS:
+        raise ConfigError(f"{where}: response_format must be one of "
+                          f"{', '.join(ENGINE_RESPONSE_FORMATS)}, not {response_format!r}")
+    words = table.get("words", response_format == "verbose_json")
     if not isinstance(words, bool):
         raise ConfigError(f"{where}: words must be true or false, not {words!r}")
+    if words and response_format == "json":
+        raise ConfigError(f"{where}: response_format \"json\" carries no word timings; set "
+                          "words = false, or use \"verbose_json\"")
     return RemoteEngine(
         **_service_fields(table, where, RemoteEngine),
+        response_format=response_format,
         words=words,
         max_piece_seconds=_number(table, "max_piece_seconds", 600.0, where, minimum=5.0),
     )

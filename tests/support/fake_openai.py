@@ -134,7 +134,10 @@ def _handler(fake: FakeOpenAi) -> type[BaseHTTPRequestHandler]:
                 fake.audio_requests.append((seconds, fields, self.headers.get("Authorization")))
             if self._scripted(fake.next_step(fake.script)):
                 return
-            self._send(*fake.transcribe(seconds))
+            status, answer = fake.transcribe(seconds)
+            if status == 200 and fields.get("response_format") == ["json"]:
+                answer = {"text": answer["text"]}
+            self._send(status, answer)
 
         def _chat(self, request: dict[str, Any]) -> None:
             with fake.lock:

@@ -126,6 +126,8 @@ model = "base"
 
 @pytest.mark.parametrize(("template", "parts", "message"), [
     (ENGINE, {"engine": "words = 1"}, "[engine]: words must be true or false"),
+    (ENGINE, {"engine": 'response_format = "srt"'}, "response_format must be one of"),
+    (ENGINE, {"engine": 'response_format = "json"\nwords = true'}, "carries no word timings"),
     (ENGINE, {"engine": "max_piece_seconds = 1"}, "max_piece_seconds must be a number from 5"),
     (ENGINE, {"engine": "colour = 1"}, "[engine]: unknown key(s) colour"),
     (ENGINE, {"engine": "retries = -1"}, "retries must be a whole number from 0 to 10"),

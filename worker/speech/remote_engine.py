@@ -137,7 +137,8 @@ class RemoteAsrEngine:
 
     def _send(self, samples: np.ndarray, language: str | None, words: bool, task: str,
               prompt: str | None, temperature: float | None) -> _Piece:
-        fields = [("model", self.engine.model), ("response_format", "verbose_json")]
+        fields = [("model", self.engine.model),
+                  ("response_format", self.engine.response_format)]
         if words:
             fields += [("timestamp_granularities[]", "word"),
                        ("timestamp_granularities[]", "segment")]

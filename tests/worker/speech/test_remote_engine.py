@@ -80,7 +80,9 @@ def test_ten_minutes_through_a_30_second_engine_is_continuous(vllm: FakeOpenAi):
 
 
 def test_cuts_fall_in_the_silences(vllm: FakeOpenAi):
-    engine(vllm, concurrency=1).transcribe(talk(100), language="en", word_timestamps=True)
+    # 29 s: a cut at the limit itself would fall inside a tone.
+    engine(vllm, concurrency=1, max_piece_seconds=29).transcribe(talk(100), language="en",
+                                                                word_timestamps=True)
     assert len(vllm.audio_requests) == 4
     offset = 0.0
     for seconds, _, _ in vllm.audio_requests[:-1]:
@@ -142,6 +144,17 @@ def test_the_key_comes_from_the_named_variable(vllm: FakeOpenAi, monkeypatch):
     _seconds, fields, authorization = vllm.audio_requests[0]
     assert authorization == "Bearer sk-remote-secret"
     assert "timestamp_granularities[]" not in fields and fields["language"] == ["en"]
+
+
+def test_a_text_only_engine_gives_one_utterance_a_piece(vllm: FakeOpenAi):
+    """response_format = "json" (what some servers answer for speech LLMs)."""
+    output = engine(vllm, extra='response_format = "json"').transcribe(
+        talk(50), language="en", word_timestamps=True)
+    fields = vllm.audio_requests[0][1]
+    assert fields["response_format"] == ["json"] and "timestamp_granularities[]" not in fields
+    assert len(output.segments) == 2 and not output.segments[0].words
+    assert output.segments[0].start == 0.0
+    assert output.segments[1].start == output.segments[0].end  # continuous
 
 
 def test_answers_of_every_shape_are_read():
