@@ -131,10 +131,7 @@ _DEFINITION_KEYS = {"prompt", "schema", "description"}
 def parse_engine(table: Any, where: str) -> RemoteEngine:
     """A pipeline's ``[pipeline.engine]`` table."""
     table = _table(table, _ENGINE_KEYS, where)
-    response_format = table.get("response_format", "verbose_json")
-    if response_format not in ENGINE_RESPONSE_FORMATS:
-        raise ConfigError(f"{where}: response_format must be one of "
-                          f"{', '.join(ENGINE_RESPONSE_FORMATS)}, not {response_format!r}")
+    response_format = _choice(table, "response_format", ENGINE_RESPONSE_FORMATS, where)
     words = table.get("words", response_format == "verbose_json")
     if not isinstance(words, bool):
         raise ConfigError(f"{where}: words must be true or false, not {words!r}")
@@ -152,10 +149,7 @@ def parse_engine(table: Any, where: str) -> RemoteEngine:
 def parse_analysis(table: Any, where: str) -> AnalysisEndpoint:
     """The file's ``[analysis]`` table."""
     table = _table(table, _ANALYSIS_KEYS, where)
-    mode = table.get("structured_output", "json_schema")
-    if mode not in STRUCTURED_OUTPUT_MODES:
-        raise ConfigError(f"{where}: structured_output must be one of "
-                          f"{', '.join(STRUCTURED_OUTPUT_MODES)}, not {mode!r}")
+    mode = _choice(table, "structured_output", STRUCTURED_OUTPUT_MODES, where)
     definitions = default_analyses()
     extra = table.get("analyses", {})
     if not isinstance(extra, dict):
@@ -277,6 +271,14 @@ def _table(table: Any, allowed: set[str], where: str) -> dict[str, Any]:
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
     return table
+
+
+def _choice(table: dict[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    """One of ``choices`` (the first is the default)."""
+    value = table.get(key, choices[0])
+    if value not in choices:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _number(table: dict[str, Any], key: str, default: float, where: str,
