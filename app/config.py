@@ -467,6 +467,17 @@ def _number(env: Mapping[str, str], name: str, default: float,
 ADMIN_TOKEN_MIN_LENGTH = 32
 
 
+def secret_from_environment(name: str | None,
+                            environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable ``name`` (a remote service's key, named by
+    ``api_key_env`` in the pipelines file); None when unnamed, unset or empty. Read when the
+    key is used, so the key itself is never in a file, a setting's repr or a log line."""
+    if not name:
+        return None
+    env = os.environ if environ is None else environ
+    return env.get(name) or None
+
+
 def _admin_token(env: Mapping[str, str]) -> str:
     """VOXHOOK_ADMIN_TOKEN, refused when short or when it looks like a customer key (which
     would blur which of the two a leaked value is)."""

@@ -21,6 +21,10 @@ Hierarchy::
     │   └── AudioTooLong           longer than VOXHOOK_MAX_AUDIO_MINUTES
     ├── InsufficientBalance        billing is on and the account cannot pay for the audio
     ├── ModelUnavailable           the pipeline's model could not be loaded
+    ├── EngineFailed               a remote speech engine failed, retries spent; its code
+    │                              says how (engine_unavailable, engine_rate_limited,
+    │                              engine_timeout, engine_rejected, engine_bad_answer,
+    │                              engine_url_refused); never charged
     ├── JobTimedOut                the job ran past its deadline
     ├── WorkerLost                 the worker died mid-job, and its retry too
     └── InternalFailure            a bug: the traceback is in the worker's log
@@ -107,6 +111,17 @@ class InsufficientBalance(PipelineError):
 
 class ModelUnavailable(PipelineError):
     code = "model_unavailable"
+
+
+class EngineFailed(PipelineError):
+    """A remote engine failed; ``code`` is one of the ``engine_*`` codes (see the tree)."""
+
+    code = "engine_failed"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class JobTimedOut(PipelineError):

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.billing import wallet
 from app.billing.pricing import (
     micro_usd_to_usd,
+    per_item_cost_micro_usd,
     per_minute_cost_micro_usd,
     quickstart_cost_micro_usd,
 )
@@ -46,6 +47,7 @@ from app.transcriptions.queue import JobQueue
 from app.transcriptions.recovery import reap_lost_jobs
 from app.webhooks.doorbell import ring_doorbell
 from app.webhooks.events import record_transcription_event
+from worker.analysis.runner import completed_count
 from worker.deadline import extend_deadline
 from worker.errors import (
     Cancelled,
@@ -156,6 +158,10 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
         row.progress = 1.0
         row.status = TranscriptionStatus.COMPLETED
         row.completed_at = utcnow()
+        # Analyses that failed are not charged: the hold shrinks to what completed.
+        row.cost_micro_usd = cost_micro_usd(context, row, outcome.duration_s,
+                                            completed_count(outcome.result))
+        wallet.shrink(session, transcription_id, row.cost_micro_usd)
         charged = wallet.charge(session, transcription_id, row.completed_at)
         announced = record_transcription_event(session, row, row.completed_at)
     _ring(context.settings, announced)
@@ -186,12 +192,17 @@ def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseExcept
     reap_lost_jobs(database, JobQueue(settings, connection), settings)
 
 
-def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float) -> int:
-    """The cost of ``duration_s`` seconds at the price of the surface that created ``row``."""
-    if row.surface == Surface.QUICKSTART:
-        return quickstart_cost_micro_usd(duration_s)
+def cost_micro_usd(context: WorkerContext, row: Transcription, duration_s: float,
+                   analyses: int | None = None) -> int:
+    """The cost of ``duration_s`` seconds at the price of the surface that created ``row``,
+    plus ``analyses`` AI analyses at the pipeline's price each (default: as many as asked)."""
     pipeline = context.catalog.find(row.pipeline_code) or context.catalog.default
-    return per_minute_cost_micro_usd(duration_s, pipeline.price_per_minute_usd)
+    if analyses is None:
+        analyses = len(EngineOptions.from_json(row.engine_options).analyses)
+    extra = per_item_cost_micro_usd(analyses, pipeline.price_per_analysis_usd)
+    if row.surface == Surface.QUICKSTART:
+        return quickstart_cost_micro_usd(duration_s) + extra
+    return per_minute_cost_micro_usd(duration_s, pipeline.price_per_minute_usd) + extra
 
 
 def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:

@@ -43,6 +43,7 @@ from worker.deadline import ExtendableDeathPenalty
 from worker.jobs import WorkerContext, install_context
 from worker.media.store import MediaStore
 from worker.speech.model_cache import ModelCache
+from worker.speech.remote_engine import engine_loader
 from worker.stopping import StopGrace
 
 log = logging.getLogger("voxhook.worker")
@@ -152,7 +153,7 @@ def run_worker(settings: Settings, burst: bool = False) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
     catalog = load_catalog(settings)
-    models = ModelCache(catalog, hf_token=settings.hf_token)
+    models = ModelCache(catalog, load=engine_loader(settings), hf_token=settings.hf_token)
     redis = Redis.from_url(settings.redis_url)
     name = f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
     worker = TranscriptionWorker([settings.queue_name], connection=redis, name=name)

@@ -33,6 +33,11 @@ def per_minute_cost_micro_usd(duration_s: float, price_per_minute_usd: Decimal) 
     return _round(micro_per_minute * billable_seconds(duration_s) / 60)
 
 
+def per_item_cost_micro_usd(count: int, price_usd: Decimal) -> int:
+    """``count`` items at ``price_usd`` each (AI analyses): 3 x 0.0015 USD -> 4500."""
+    return _round(price_usd * MICRO_USD_PER_USD * max(count, 0))
+
+
 def micro_usd_to_cents(micro_usd: int) -> Decimal:
     """6667 -> Decimal('0.6667'): the Quickstart surface's ``cost_cents``."""
     return Decimal(micro_usd) / 10_000

@@ -32,10 +32,13 @@ class EngineOptions:
     #: One sampling temperature instead of the pipeline's; None: the pipeline's.
     temperature: float | None = None
     known_speakers: tuple[KnownSpeaker, ...] = field(default=())
+    #: AI analyses to run on the transcript (names of the pipeline's analyses), in order.
+    analyses: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["known_speakers"] = [asdict(s) for s in self.known_speakers]
+        data["analyses"] = list(self.analyses)
         return data
 
     @classmethod
@@ -45,4 +48,15 @@ class EngineOptions:
         return cls(task=data.get("task", "transcribe"), prompt=data.get("prompt"),
                    temperature=data.get("temperature"),
                    known_speakers=tuple(KnownSpeaker(**s)
-                                        for s in data.get("known_speakers") or ()))
+                                        for s in data.get("known_speakers") or ()),
+                   analyses=tuple(data.get("analyses") or ()))
+
+
+def with_analyses(options: dict[str, Any] | None, analyses: list[str] | None
+                  ) -> dict[str, Any] | None:
+    """A request's stored engine options with the analyses it asks for (v1 and Quickstart
+    ask with ``analysis: [...]``); unchanged when it asks for none."""
+    if not analyses:
+        return options
+    return {**EngineOptions.from_json(options).to_json(),
+            "analyses": list(dict.fromkeys(analyses))}

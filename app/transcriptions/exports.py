@@ -301,6 +301,42 @@ def to_text(result: Mapping[str, Any]) -> str:
                        for speaker, texts in paragraphs) + "\n"
 
 
+def analysis_text(result: Mapping[str, Any]) -> str:
+    """The AI analyses after the transcript in plain text: a heading per analysis, then its
+    answer (fields as ``name: value`` lines, lists as ``- `` items), or why it failed."""
+    analyses = result.get("analysis") or {}
+    if not analyses:
+        return ""
+    sections = []
+    for name, outcome in analyses.items():
+        heading = name.replace("_", " ").replace("-", " ").capitalize()
+        if outcome.get("status") != "completed":
+            sections.append(f"{heading}\n(failed: {outcome.get('error') or 'unknown reason'})")
+            continue
+        answer = outcome.get("result") or {}
+        lines = _plain_lines(answer[next(iter(answer))] if len(answer) == 1 else answer)
+        sections.append(heading + "\n" + "\n".join(lines))
+    return "\n---\nAI analysis\n\n" + "\n\n".join(sections) + "\n"
+
+
+def _plain_lines(value: Any) -> list[str]:
+    """A JSON answer as lines a person reads."""
+    if isinstance(value, Mapping):
+        return [f"{key.replace('_', ' ')}: {_plain_value(item)}" for key, item in value.items()]
+    if isinstance(value, list):
+        return [f"- {_plain_value(item)}" for item in value] or ["(none)"]
+    return [_plain_value(value)]
+
+
+def _plain_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "; ".join(f"{key.replace('_', ' ')}: {_plain_value(item)}"
+                         for key, item in value.items() if item is not None)
+    if isinstance(value, list):
+        return ", ".join(_plain_value(item) for item in value)
+    return "" if value is None else str(value)
+
+
 def to_json(body: Mapping[str, Any]) -> str:
     """The transcription as its surface's GET answers it, indented for a file on disk."""
     return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
@@ -314,7 +350,7 @@ def render(format_name: str, result: Mapping[str, Any], body: Mapping[str, Any])
     if format_name == "vtt":
         return to_vtt(result)
     if format_name == "txt":
-        return to_text(result)
+        return to_text(result) + analysis_text(result)
     if format_name == "json":
         return to_json(body)
     raise ValueError(f"unknown export format {format_name!r}; one of {', '.join(FORMATS)}")

@@ -26,6 +26,11 @@ File format (``VOXHOOK_PIPELINES``)::
     [pipeline.diarization]                   # optional: speaker labels (pyannote.audio 4)
     model = "pyannote/speaker-diarization-community-1"  # hub id (token: HF_TOKEN) or folder
     device = "auto"                          # default: the pipeline's device
+
+A pipeline may instead send its audio to a remote engine speaking OpenAI's audio API
+(``[pipeline.engine]``, no ``model`` nor ``[pipeline.decoding]`` then), and offer AI
+analyses run by the file's ``[analysis]`` chat endpoint (``analyses = [...]``,
+``price_per_analysis_usd``): see :mod:`app.transcriptions.remote_config`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ from typing import Any
 from app.config import COMPUTE_TYPES, ConfigError, Settings
 from app.errors import ValidationFailed
 from app.transcriptions.languages import ISO_639_1, WHISPER_LANGUAGES
+from app.transcriptions.remote_config import (
+    AnalysisEndpoint,
+    RemoteEngine,
+    parse_analysis,
+    parse_engine,
+    parse_offered_analyses,
+)
 
 DEVICES = ("auto", "cuda", "cpu")
 
@@ -92,10 +104,36 @@ class Pipeline:
     decoding: DecodingOptions = field(default_factory=DecodingOptions)
     #: Speaker labelling; None: this pipeline cannot diarize.
     diarization: DiarizationConfig | None = None
+    #: A remote engine (OpenAI's audio API) instead of the local faster-whisper model.
+    engine: RemoteEngine | None = None
+    #: The analyses a request may ask for (names in the catalogue's ``analysis``).
+    analyses: tuple[str, ...] = ()
+    #: Charged per analysis that completes, on top of the audio; 0: the price a minute
+    #: covers analyses.
+    price_per_analysis_usd: Decimal = Decimal(0)
 
     @property
     def can_diarize(self) -> bool:
         return self.diarization is not None
+
+    @property
+    def engine_kind(self) -> str:
+        """``faster-whisper`` (local) or ``openai-compatible`` (remote)."""
+        return self.engine.kind if self.engine is not None else "faster-whisper"
+
+    @property
+    def gives_words(self) -> bool:
+        """Whether results carry word timings (a remote engine may not give them)."""
+        return self.engine is None or self.engine.words
+
+    def listing(self, default_code: str) -> dict[str, Any]:
+        """What ``GET /api/v1/pipelines`` says of this pipeline, so clients can choose."""
+        return {**self.__dict__, "can_diarize": self.can_diarize,
+                "default": self.code == default_code,
+                "engine": {"kind": self.engine_kind, "model": self.model},
+                "capabilities": {"words": self.gives_words, "speakers": self.can_diarize,
+                                 "languages": list(self.languages),
+                                 "analysis": list(self.analyses)}}
 
     @property
     def price_per_minute_micro_usd(self) -> Decimal:
@@ -109,6 +147,8 @@ class PipelineCatalog:
 
     pipelines: tuple[Pipeline, ...]
     default_code: str
+    #: The chat endpoint and the analyses it runs; None: no pipeline offers analysis.
+    analysis: AnalysisEndpoint | None = None
 
     def codes(self) -> list[str]:
         """Every code a request may name: pipeline codes, then aliases."""
@@ -149,13 +189,16 @@ def parse_catalog(document: dict[str, Any], settings: Settings, source: str) -> 
     entries = document.get("pipeline")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: declare at least one [[pipeline]] table")
+    analysis = (parse_analysis(document["analysis"], f"{source}: [analysis]")
+                if "analysis" in document else None)
     pipelines = tuple(
-        _parse_pipeline(entry, settings, f"{source}: pipeline #{index + 1}")
+        _parse_pipeline(entry, settings, f"{source}: pipeline #{index + 1}", analysis)
         for index, entry in enumerate(entries)
     )
     _check_unique(pipelines, source)
     default_code = document.get("default_pipeline") or pipelines[0].code
-    catalog = PipelineCatalog(pipelines=pipelines, default_code=default_code)
+    catalog = PipelineCatalog(pipelines=pipelines, default_code=default_code,
+                              analysis=analysis)
     if catalog.find(default_code) is None:
         raise ConfigError(f"{source}: default_pipeline {default_code!r} names no pipeline")
     return catalog
@@ -185,7 +228,8 @@ def default_languages(model: str) -> tuple[str, ...]:
 
 _PIPELINE_KEYS = {
     "code", "description", "model", "device", "compute_type", "price_per_minute_usd",
-    "aliases", "languages", "decoding", "diarization",
+    "aliases", "languages", "decoding", "diarization", "engine", "analyses",
+    "price_per_analysis_usd",
 }
 _DIARIZATION_KEYS = {"model", "device"}
 _DECODING_KEYS = {
@@ -194,13 +238,19 @@ _DECODING_KEYS = {
 }
 
 
-def _parse_pipeline(entry: Any, settings: Settings, where: str) -> Pipeline:
+def _parse_pipeline(entry: Any, settings: Settings, where: str,
+                    analysis: AnalysisEndpoint | None = None) -> Pipeline:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: must be a table")
     _reject_unknown(entry, _PIPELINE_KEYS, where)
     code = _required_str(entry, "code", where)
     where = f"{where} ({code})"
-    model = _required_str(entry, "model", where)
+    engine = (parse_engine(entry["engine"], f"{where} [engine]")
+              if "engine" in entry else None)
+    if engine is not None and ("model" in entry or "decoding" in entry):
+        raise ConfigError(f"{where}: a pipeline with a remote [pipeline.engine] names its "
+                          "model in that table and has no [pipeline.decoding]; drop them here")
+    model = engine.model if engine is not None else _required_str(entry, "model", where)
     device = str(entry.get("device", settings.default_device))
     if device not in DEVICES:
         raise ConfigError(f"{where}: device must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -215,11 +265,16 @@ def _parse_pipeline(entry: Any, settings: Settings, where: str) -> Pipeline:
         raise ConfigError(f"{where}: languages must be ISO 639-1 codes; not {', '.join(unknown)}")
     return Pipeline(
         code=code,
-        description=str(entry.get("description") or f"faster-whisper '{model}'"),
+        description=str(entry.get("description") or (
+            f"{model} at {engine.host}" if engine else f"faster-whisper '{model}'")),
         model=model,
         device=device,
         compute_type=compute_type,
         price_per_minute_usd=_price(entry.get("price_per_minute_usd", "0.0040"), where),
+        price_per_analysis_usd=_price(entry.get("price_per_analysis_usd", "0"), where,
+                                      "price_per_analysis_usd"),
+        engine=engine,
+        analyses=parse_offered_analyses(entry, analysis, where),
         aliases=_str_list(entry, "aliases", where),
         languages=languages,
         decoding=_parse_decoding(entry.get("decoding", {}), f"{where} [decoding]"),
@@ -269,18 +324,18 @@ def _parse_decoding(table: Any, where: str) -> DecodingOptions:
     )
 
 
-def _price(raw: Any, where: str) -> Decimal:
+def _price(raw: Any, where: str, key: str = "price_per_minute_usd") -> Decimal:
     if isinstance(raw, float):
         raise ConfigError(
-            f"{where}: write price_per_minute_usd as a string (\"{raw}\") so it stays exact"
+            f"{where}: write {key} as a string (\"{raw}\") so it stays exact"
         )
     try:
         price = Decimal(str(raw))
     except InvalidOperation:
-        raise ConfigError(f"{where}: price_per_minute_usd {raw!r} is not a number") from None
+        raise ConfigError(f"{where}: {key} {raw!r} is not a number") from None
     if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.000001")):
         raise ConfigError(
-            f"{where}: price_per_minute_usd must be >= 0 with at most 6 decimals, not {raw!r}"
+            f"{where}: {key} must be >= 0 with at most 6 decimals, not {raw!r}"
         )
     return price
 
@@ -343,6 +398,15 @@ def check_capabilities(pipeline: Pipeline, payload: dict[str, Any]) -> None:
             f"Pipeline '{pipeline.code}' does not know the language '{language}'.",
             fields={"language": [f"Not supported by pipeline '{pipeline.code}'; see "
                                  "GET /api/v1/pipelines for its languages, or omit it."]})
+    asked = payload.get("analysis") or []
+    unknown = [name for name in asked if name not in pipeline.analyses]
+    if unknown:
+        offered = ", ".join(pipeline.analyses) or "none"
+        raise ValidationFailed(
+            f"Pipeline '{pipeline.code}' does not offer the analysis "
+            f"{', '.join(map(repr, unknown))}.",
+            fields={"analysis": [f"Not offered by pipeline '{pipeline.code}' (it offers: "
+                                 f"{offered}); see GET /api/v1/pipelines."]})
     if payload.get("diarize") and not pipeline.can_diarize:
         raise ValidationFailed(
             f"Pipeline '{pipeline.code}' cannot label speakers on this server.",

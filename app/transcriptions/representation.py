@@ -61,6 +61,18 @@ class UtteranceSchema(Schema):
         "description": "Present when alignment is on; every word lies inside the utterance."})
 
 
+class AnalysisOutcomeSchema(Schema):
+    """One AI analysis of the transcript."""
+
+    status = fields.String(required=True, metadata={
+        "enum": ["completed", "failed"], "description": "failed: see error; not charged."})
+    result = fields.Dict(allow_none=True, metadata={
+        "description": "The model's answer, valid against the analysis's JSON schema."})
+    error = fields.String(allow_none=True, metadata={
+        "description": "Why it failed (the endpoint failed or timed out, or its answer "
+        "twice did not follow the schema)."})
+
+
 class ResultSchema(Schema):
     full_transcript = fields.String(required=True, metadata={
         "description": "The utterances' texts joined by single spaces."})
@@ -73,6 +85,9 @@ class ResultSchema(Schema):
         "transcribed word (in order of first turn); empty without diarize. Each word goes to "
         "the speaker whose turns overlap it most (a word between turns: the nearest turn)."})
     utterances = fields.List(fields.Nested(UtteranceSchema), required=True)
+    analysis = fields.Dict(keys=fields.String(), values=fields.Nested(AnalysisOutcomeSchema),
+                           metadata={"description": "Present when analyses were asked for: "
+                                     "each asked analysis by name."})
 
 
 class CentsField(fields.Field):

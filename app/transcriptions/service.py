@@ -49,6 +49,7 @@ from app.store.models import (
     new_id,
     utcnow,
 )
+from app.transcriptions.engine_options import with_analyses
 from app.transcriptions.idempotency import Idempotency, find_record
 from app.transcriptions.listing import ListQuery, Page, unknown_cursor
 from app.transcriptions.pipelines import (
@@ -150,7 +151,8 @@ class TranscriptionService:
             min_speakers=payload.get("min_speakers"),
             max_speakers=payload.get("max_speakers"),
             webhook_url=payload.get("webhook_url"),
-            engine_options=payload.get("engine_options"),
+            engine_options=with_analyses(payload.get("engine_options"),
+                                         payload.get("analysis")),
             progress=0.0,
             created_at=utcnow(),
         )

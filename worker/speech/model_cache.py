@@ -21,6 +21,7 @@ from app.transcriptions.pipelines import Pipeline, PipelineCatalog
 from worker.errors import ModelUnavailable
 from worker.speech.asr import AsrEngine
 from worker.speech.diarization import Diarizer
+from worker.speech.remote_engine import RemoteAsrEngine
 
 Model = TypeVar("Model")
 
@@ -64,11 +65,11 @@ class ModelCache:
     """Holds each pipeline's engine (and diarizer) for the worker's lifetime."""
 
     def __init__(self, catalog: PipelineCatalog,
-                 load: Callable[[Pipeline], AsrEngine] = AsrEngine,
+                 load: Callable[[Pipeline], AsrEngine | RemoteAsrEngine] = AsrEngine,
                  load_diarizer: Callable[[Pipeline, str | None], Diarizer] = Diarizer,
                  hf_token: str | None = None) -> None:
         self.catalog = catalog
-        self._engines: dict[str, _Slot[AsrEngine]] = {
+        self._engines: dict[str, _Slot[AsrEngine | RemoteAsrEngine]] = {
             p.code: _Slot(lambda p=p: load(p)) for p in catalog.pipelines}
         self._diarizers: dict[str, _Slot[Diarizer]] = {
             p.code: _Slot(lambda p=p: load_diarizer(p, hf_token))
@@ -89,7 +90,7 @@ class ModelCache:
                 self._diarizers[pipeline.code].fill()
         gc.freeze()
 
-    def engine(self, code: str) -> AsrEngine:
+    def engine(self, code: str) -> AsrEngine | RemoteAsrEngine:
         """The warm engine of a pipeline, or :class:`ModelUnavailable` saying how to fix it."""
         return self._engines[self._pipeline(code).code].get()
 

@@ -1,4 +1,5 @@
-"""The speech pipeline for one job: fetch → decode → transcribe → diarize → assemble.
+"""The speech pipeline for one job: fetch → decode → transcribe → diarize → assemble →
+analyse (when the request asked for AI analyses).
 
 Orchestration only, with no database or Redis: the job module hands in what to do and hooks
 to hear about progress, and gets back the result. The file is decoded once; the same samples
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from app.config import Settings
 from app.transcriptions.engine_options import EngineOptions
+from worker.analysis.runner import run_analyses
 from worker.media.store import MediaRef, MediaStore
 from worker.speech.assemble import build_result
 from worker.speech.audio import decode
@@ -115,6 +117,11 @@ def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: M
     with stages("assembly"):
         result = build_result(output, audio.duration_s, with_words=with_words,
                               turns=turns, known_names=known_names)
+    endpoint = models.catalog.analysis
+    if spec.options.analyses and endpoint is not None:
+        with stages("analysis"):
+            result["analysis"] = run_analyses(spec.options.analyses, result, endpoint,
+                                              settings)
     log.info("transcription %s: stages %s%s", spec.transcription_id,
              ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.seconds.items()),
              f"; {len(result['speakers'])} speaker(s)" if turns is not None else "")

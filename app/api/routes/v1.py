@@ -178,10 +178,8 @@ def export_transcription(query: dict[str, Any], transcription_id: str):
 @blp.route("/pipelines", methods=["GET"])
 @blp.response(200, PipelineListSchema)
 def list_pipelines():
-    """The pipelines a transcription can run on: price, languages, whether it diarizes."""
+    """The pipelines a transcription can run on: price, languages, whether it diarizes, its
+    engine (local faster-whisper or a remote OpenAI-compatible one) and its capabilities
+    (word timings, speakers, languages, AI analyses)."""
     catalog = current_app.extensions["voxhook"].catalog
-    return {"data": [
-        {**pipeline.__dict__, "can_diarize": pipeline.can_diarize,
-         "default": pipeline.code == catalog.default_code}
-        for pipeline in catalog.pipelines
-    ]}
+    return {"data": [pipeline.listing(catalog.default_code) for pipeline in catalog.pipelines]}

@@ -70,6 +70,22 @@ def _speaker_number(description: str) -> fields.Integer:
         metadata={"description": description})
 
 
+class NameListField(fields.List):
+    """Names as a JSON list (``["summary", "topics"]``), or comma-separated in a form field
+    or query parameter (``summary,topics``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.String(validate=validate.Length(min=1, max=64)), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        names = super()._deserialize(value, attr, data, **kwargs)
+        if len(names) != len(set(names)):
+            raise ValidationError("A name is given twice: give each once.")
+        return names
+
+
 class _RequestSchema(Schema):
     """Common request fields and rules of both surfaces."""
 
@@ -91,6 +107,11 @@ class _RequestSchema(Schema):
         validate=validate_language, allow_none=True, load_default=None,
         metadata={"description": "ISO 639-1 code of the spoken language; absent (or 'auto' on "
                   "v1) detects it. Passing it is faster and avoids misdetection."})
+    analysis = NameListField(metadata={
+        "description": "AI analyses to run on the transcript, by name (e.g. [\"summary\", "
+        "\"action_items\"]; GET /api/v1/pipelines lists each pipeline's). Their answers are "
+        "in result.analysis, each validated against its JSON schema; one that fails is "
+        "marked failed with the reason (and not charged) while the transcript completes."})
     webhook_url = Text(
         validate=validate_http_url, allow_none=True, load_default=None,
         metadata={"description": "Where to POST the transcription once it is completed or "
@@ -404,6 +425,22 @@ class TranscriptionDeletedSchema(Schema):
     deleted = fields.Constant(True)
 
 
+class PipelineEngineSchema(Schema):
+    kind = fields.String(metadata={
+        "enum": ["faster-whisper", "openai-compatible"],
+        "description": "faster-whisper: a model on this server's workers; openai-compatible: "
+        "a remote engine speaking OpenAI's audio API (vLLM, speaches, OpenAI, …)."})
+    model = fields.String(metadata={"description": "The model it runs."})
+
+
+class PipelineCapabilitiesSchema(Schema):
+    words = fields.Boolean(metadata={"description": "Results carry word timings."})
+    speakers = fields.Boolean(metadata={"description": "diarize: true is accepted."})
+    languages = fields.List(fields.String(), metadata={"description": "ISO 639-1 codes."})
+    analysis = fields.List(fields.String(), metadata={
+        "description": "The AI analyses a request may ask for with analysis: [...]."})
+
+
 class PipelineSchema(Schema):
     code = fields.String(required=True)
     description = fields.String()
@@ -415,6 +452,11 @@ class PipelineSchema(Schema):
     languages = fields.List(fields.String(), metadata={"description": "ISO 639-1 codes."})
     can_diarize = fields.Boolean()
     default = fields.Boolean(metadata={"description": "Used when a request names none."})
+    price_per_analysis_usd = fields.Decimal(as_string=True, metadata={
+        "description": "Exact decimal dollars per AI analysis that completes, on top of the "
+        "audio; 0: the price a minute covers analyses."})
+    engine = fields.Nested(PipelineEngineSchema)
+    capabilities = fields.Nested(PipelineCapabilitiesSchema)
 
 
 class PipelineListSchema(Schema):

@@ -68,7 +68,7 @@ from app.billing.wallet.balances import (
     period_of,
     refresh_month,
 )
-from app.billing.wallet.holds import charge, refund, release, release_for_retry, reserve
+from app.billing.wallet.holds import charge, refund, release, release_for_retry, reserve, shrink
 from app.billing.wallet.operator import (
     MIN_TOPUP_MICRO_USD,
     adjust,
@@ -87,7 +87,7 @@ __all__ = [
     "WalletError", "adjust", "audit", "balances", "charge", "entries", "format_usd",
     "has_funds", "open_wallet", "parse_usd", "period_of", "refresh_month", "refund", "release",
     "release_for_retry",
-    "reserve", "set_monthly_credit", "topup",
+    "reserve", "set_monthly_credit", "shrink", "topup",
 ]
 
 

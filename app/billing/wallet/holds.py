@@ -103,6 +103,45 @@ def charge(session: Session, transcription_id: str, now: datetime | None = None)
     return reservation.amount_micro_usd
 
 
+def shrink(session: Session, transcription_id: str, amount_micro_usd: int,
+           now: datetime | None = None) -> int:
+    """Lower a held reservation to ``amount_micro_usd`` before it is charged (a job that
+    turned out to cost less than reserved: an AI analysis failed, and is not charged).
+
+    What is let go goes back top-up first, so that the hold left is what reserving the
+    smaller amount would have held (credit first). Runs in the caller's transaction, before
+    :func:`charge`. Returns the amount let go: 0 when nothing is held, or the hold is not
+    more than ``amount_micro_usd``.
+    """
+    check_amount(amount_micro_usd, "the amount to keep held")
+    now = now or utcnow()
+    held = session.execute(select(_R).where(_R.c.transcription_id == transcription_id,
+                                            _R.c.status == ReservationStatus.HELD)).first()
+    if held is None or held.amount_micro_usd <= amount_micro_usd:
+        return 0
+    excess = held.amount_micro_usd - amount_micro_usd
+    from_topup = min(excess, held.from_topup_micro_usd)
+    from_credit = excess - from_topup
+    lowered = session.execute(update(_R).where(
+        _R.c.transcription_id == transcription_id, _R.c.status == ReservationStatus.HELD,
+        _R.c.amount_micro_usd == held.amount_micro_usd,
+    ).values(amount_micro_usd=amount_micro_usd,
+             from_credit_micro_usd=_R.c.from_credit_micro_usd - from_credit,
+             from_topup_micro_usd=_R.c.from_topup_micro_usd - from_topup))
+    if lowered.rowcount != 1:
+        return 0  # charged, released or shrunk meanwhile: nothing of ours to let go
+    let_go = session.execute(update(_W).where(
+        _W.c.account_id == held.account_id,
+        _W.c.held_credit_micro_usd >= from_credit,
+        _W.c.held_topup_micro_usd >= from_topup,
+    ).values(held_credit_micro_usd=_W.c.held_credit_micro_usd - from_credit,
+             held_topup_micro_usd=_W.c.held_topup_micro_usd - from_topup, updated_at=now))
+    if let_go.rowcount != 1:
+        raise WalletError(f"the wallet of {held.account_id} holds less than reservation "
+                          f"{transcription_id}; run `voxhook wallet audit`")
+    return excess
+
+
 def release(session: Session, transcription_id: str, now: datetime | None = None) -> int:
     """Give a held reservation back (the job failed or was cancelled); returns the amount.
 

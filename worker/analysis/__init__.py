@@ -1,0 +1,2 @@
+"""AI analysis of a finished transcript by the operator's OpenAI-compatible chat endpoint
+(:mod:`worker.analysis.runner`)."""
