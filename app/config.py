@@ -89,6 +89,14 @@ ENVIRONMENT = {
     "it is enqueued again (default 30)",
     "VOXHOOK_WORKER_STOP_GRACE_S": "seconds a stopping worker lets its running job go on "
     "before handing it back to the queue (default 90)",
+    "VOXHOOK_WORKER_CONCURRENCY": "jobs one transcription worker runs at once on the "
+    "models it loaded once (default: the CPU's cores on CPU, 4 on a GPU)",
+    "VOXHOOK_WORKER_CPU_THREADS": "CPU threads each concurrent job's speech recognition uses "
+    "(default: the cores shared out among the concurrent jobs)",
+    "VOXHOOK_WORKER_CORES": "cores a transcription worker sizes its defaults by (default: "
+    "all it may run on; `voxhook serve` leaves one to the API)",
+    "VOXHOOK_WORKER_NICE": "niceness (0-19) a transcription worker adds to its own, so that "
+    "processes beside it (the API) come first (default: 0; `voxhook serve`: 10)",
     "VOXHOOK_WEBHOOK_LEASE_MARGIN_S": "seconds a webhook delivery stays leased beyond the "
     "receiver timeout, so a killed webhook worker's delivery is retried after that "
     "(default 60)",
@@ -270,6 +278,15 @@ class Settings:
     queue_name: str = "voxhook-transcriptions"
     #: Liveness of workers and jobs, reconciliation with Redis, and stopping.
     recovery: Recovery = field(default_factory=Recovery)
+    #: Jobs a transcription worker runs at once (0: chosen per device, see
+    #: :func:`worker.main.default_concurrency`).
+    worker_concurrency: int = 0
+    #: CPU threads per concurrent job's speech recognition (0: cores / concurrency).
+    worker_cpu_threads: int = 0
+    #: Cores the worker's defaults are sized by (0: all the process may run on).
+    worker_cores: int = 0
+    #: Niceness the worker adds to its own at start (None: not set; 0: unchanged).
+    worker_nice: int | None = None
 
     @property
     def worker_heartbeat_s(self) -> int:
@@ -351,6 +368,10 @@ class Settings:
                                      "gevent"),
             api_connections=_int(env, "VOXHOOK_API_CONNECTIONS", 1000),
             queue_name=env.get("VOXHOOK_QUEUE") or cls.queue_name,
+            worker_concurrency=_int(env, "VOXHOOK_WORKER_CONCURRENCY", 0),
+            worker_cpu_threads=_int(env, "VOXHOOK_WORKER_CPU_THREADS", 0),
+            worker_cores=_int(env, "VOXHOOK_WORKER_CORES", 0),
+            worker_nice=_niceness(env),
             recovery=Recovery(
                 heartbeat_s=_int(env, "VOXHOOK_WORKER_HEARTBEAT_S", 10),
                 worker_lost_after_s=_int(env, "VOXHOOK_WORKER_LOST_AFTER_S", 30),
@@ -416,6 +437,14 @@ class Settings:
             env["VOXHOOK_PUBLIC_URL"] = self.public_url
         if self.worker_metrics_port:
             env["VOXHOOK_WORKER_METRICS_PORT"] = str(self.worker_metrics_port)
+        if self.worker_concurrency:
+            env["VOXHOOK_WORKER_CONCURRENCY"] = str(self.worker_concurrency)
+        if self.worker_cpu_threads:
+            env["VOXHOOK_WORKER_CPU_THREADS"] = str(self.worker_cpu_threads)
+        if self.worker_cores:
+            env["VOXHOOK_WORKER_CORES"] = str(self.worker_cores)
+        if self.worker_nice is not None:
+            env["VOXHOOK_WORKER_NICE"] = str(self.worker_nice)
         if self.webhook_metrics_port:
             env["VOXHOOK_WEBHOOK_METRICS_PORT"] = str(self.webhook_metrics_port)
         if self.fetch_ca_bundle:
@@ -434,6 +463,21 @@ class Settings:
             if value:
                 env[f"VOXHOOK_S3_{name}"] = value
         return env
+
+
+def _niceness(env: Mapping[str, str]) -> int | None:
+    raw = env.get("VOXHOOK_WORKER_NICE")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"VOXHOOK_WORKER_NICE must be a whole number from 0 to 19, not "
+                          f"{raw!r}") from None
+    if not 0 <= value <= 19:
+        raise ConfigError(f"VOXHOOK_WORKER_NICE must be from 0 (unchanged) to 19 (yield the "
+                          f"most), not {value}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,19 +82,31 @@ class WorkerContext:
 
 
 _context: WorkerContext | None = None
+#: A worker running several jobs at once gives each of its job threads a context of its own
+#: (attribute ``context``): same models, its own ``worker_name``, the fence of its jobs.
+_thread_context = threading.local()
 
 
-def install_context(context: WorkerContext | None) -> None:
-    """Called once by the worker before it takes jobs (None removes it)."""
+def install_context(context: WorkerContext | None, *, this_thread: bool = False) -> None:
+    """Called once by the worker before it takes jobs (None removes it); ``this_thread``:
+    for the jobs run by the calling thread only."""
     global _context
-    _context = context
+    if this_thread:
+        _thread_context.context = context
+    else:
+        _context = context
+
+
+def _installed() -> WorkerContext | None:
+    return getattr(_thread_context, "context", None) or _context
 
 
 def current_context() -> WorkerContext:
-    if _context is None:
+    context = _installed()
+    if context is None:
         raise RuntimeError("run_transcription needs a Voxhook worker (`voxhook worker`), "
                            "which loads the models first")
-    return _context
+    return context
 
 
 def run_transcription(transcription_id: str) -> str:
@@ -184,8 +197,9 @@ def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseExcept
     ``worker_lost_after_s``, retried once, then ``worker_lost``), so this runs a reaping
     pass, which touches the row only if its worker has really stopped stamping it.
     """
-    settings = _context.settings if _context else Settings.from_env()
-    database = _context.db if _context else Database.from_settings(settings)
+    context = _installed()
+    settings = context.settings if context else Settings.from_env()
+    database = context.db if context else Database.from_settings(settings)
     transcription_id = job.args[0] if job.args else job.id
     log.warning("transcription %s: RQ reports job %s failed (%s)", transcription_id, job.id,
                 exc_type.__name__ if exc_type else "unknown")

@@ -9,9 +9,11 @@ its hold
 in the wallet released, a new job enqueued for another worker) and the job is interrupted.
 A second signal (RQ's "cold" shutdown) hands back at once.
 
-The interruption is :class:`~worker.errors.Cancelled` raised in the main thread (where the
-SimpleWorker runs the job) from a SIGUSR1 handler, the way RQ's own timeout raises from
-SIGALRM; the job's code treats it as "this row is no longer mine" and writes nothing. The
+The interruption is :class:`~worker.errors.Cancelled` raised in the thread that runs the job:
+in the main thread (one job at a time) from a SIGUSR1 handler, the way RQ's own timeout raises
+from SIGALRM; in a job's own thread (several jobs at once, see :mod:`worker.main`) as an
+asynchronous exception (:func:`worker.deadline.raise_in_thread`). The job's code treats it as
+"this row is no longer mine" and writes nothing. The
 hand-back itself is done first, from this thread, so the database is right even if the
 process is killed before the job notices.
 """
@@ -28,6 +30,7 @@ from types import FrameType
 from app.store.db import Database
 from app.transcriptions.queue import JobQueue
 from app.transcriptions.recovery import hand_back
+from worker.deadline import raise_in_thread
 from worker.errors import Cancelled
 
 log = logging.getLogger("voxhook.worker")
@@ -40,13 +43,17 @@ class StopGrace:
     """Hands the running job back when the worker must stop before the job ends.
 
     ``running`` names the transcription the worker runs now (None when idle); ``worker_name``
-    is the fence: only a row still this worker's is handed back.
+    is the fence: only a row still this worker's is handed back. ``interrupt`` ends the
+    running job (default: the interrupt signal, for a job in the main thread; see
+    :func:`interrupt_thread` for one in its own thread).
     """
 
     def __init__(self, db: Database, queue: JobQueue, worker_name: str,
-                 running: Callable[[], str | None], grace_s: float) -> None:
+                 running: Callable[[], str | None], grace_s: float,
+                 interrupt: Callable[[], object] | None = None) -> None:
         self.db, self.queue, self.worker_name = db, queue, worker_name
         self.running, self.grace_s = running, grace_s
+        self.interrupt = interrupt or _signal_main_thread
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
@@ -83,7 +90,7 @@ class StopGrace:
         log.warning("transcription %s handed back to the queue: this worker is stopping",
                     transcription_id)
         if self.running() == transcription_id:
-            os.kill(os.getpid(), INTERRUPT_SIGNAL)  # delivered to the main thread
+            self.interrupt()
         return True
 
     def cancel(self) -> None:
@@ -92,5 +99,21 @@ class StopGrace:
                 self._timer.cancel()
 
 
+class HandedBack(Cancelled):
+    """The job was handed back because its worker is stopping."""
+
+    def __init__(self, *args: object) -> None:  # raised by class, without arguments
+        super().__init__(*(args or ("handed back: the worker is stopping",)))
+
+
+def _signal_main_thread() -> None:
+    os.kill(os.getpid(), INTERRUPT_SIGNAL)  # delivered to the main thread
+
+
+def interrupt_thread(thread: threading.Thread) -> Callable[[], bool]:
+    """An ``interrupt`` for a job that runs in ``thread``: raises :class:`HandedBack` there."""
+    return lambda: thread.ident is not None and raise_in_thread(thread.ident, HandedBack)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise Cancelled("handed back: the worker is stopping")
+    raise HandedBack()

@@ -10,6 +10,10 @@ gunicorn's workers behind its master's back), which asks every child to stop wit
 gives them :data:`SHUTDOWN_GRACE_S`, then kills what is left of each group (a gunicorn
 worker outliving its master included), and returns only once the API's port is free. The
 worker is told to hand its running job back before that grace ends.
+
+The worker runs at a lower CPU priority than the API and, with two cores or more, sized to
+leave one core's share free (:func:`worker_share`), so that the API answers quickly while a
+job runs (``benchmarks/bench_api_beside_worker.py`` measures it).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.config import Settings
@@ -103,7 +108,8 @@ def serve(settings: Settings, host: str, port: int) -> int:
         children = [
             Child("api", gunicorn_command(settings, host, port), env),
             Child("worker", [sys.executable, "-m", "app", "worker"],
-                  {**env, "VOXHOOK_WORKER_STOP_GRACE_S": str(grace)}),
+                  {**env, "VOXHOOK_WORKER_STOP_GRACE_S": str(grace),
+                   **worker_share(settings, os.environ)}),
             Child("webhooks", [sys.executable, "-m", "app", "webhook-worker"], env),
         ]
         try:
@@ -116,6 +122,27 @@ def serve(settings: Settings, host: str, port: int) -> int:
             _wait_for_port_free(host, port)
     finally:
         redis.stop()
+
+
+#: The transcription worker's niceness under ``serve``: the API, beside it, comes first.
+WORKER_NICE = 10
+
+
+def worker_share(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """What the one-command run asks of its transcription worker, so that the API beside it
+    stays fast while it transcribes: a lower CPU priority (``VOXHOOK_WORKER_NICE``) and, with
+    two cores or more, one core's share left free (``VOXHOOK_WORKER_CORES`` = cores - 1, which
+    sizes its concurrency and threads). What the operator set explicitly is kept."""
+    nice = WORKER_NICE if settings.worker_nice is None else settings.worker_nice
+    share = {"VOXHOOK_WORKER_NICE": str(nice)}
+    if not settings.worker_cores and "VOXHOOK_WORKER_CORES" not in environ:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        if cores >= 2:
+            share["VOXHOOK_WORKER_CORES"] = str(cores - 1)
+    return share
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:

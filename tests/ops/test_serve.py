@@ -68,6 +68,7 @@ def test_serve_runs_everything_and_stops_cleanly(tmp_path, pipelines_file, media
         assert client.wait_final(f"/transcribe/{created['id']}")["status"] == "completed"
         children = _children(serve.pid)
         assert len(children) >= 3  # redis-server, gunicorn (+ its workers), the worker
+        _check_worker_yields_to_the_api(children, tmp_path / "serve.log")
     finally:
         serve.send_signal(signal.SIGINT)
         code = serve.wait(60)
@@ -75,3 +76,30 @@ def test_serve_runs_everything_and_stops_cleanly(tmp_path, pipelines_file, media
     time.sleep(0.5)
     assert [pid for pid in children if Path(f"/proc/{pid}").exists()
             and "(zombie)" not in Path(f"/proc/{pid}/status").read_text()] == []
+
+
+def _nice(stat_path: Path) -> int:
+    """The niceness in a /proc/.../stat file (field 19)."""
+    return int(stat_path.read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _check_worker_yields_to_the_api(children: list[int], log: Path) -> None:
+    """The transcription worker, and every thread in it, runs 10 nicer than the API's
+    processes; with two cores or more it sized itself by one core fewer (its ready line)."""
+    commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                for pid in children if Path(f"/proc/{pid}").exists()}
+    worker = next(pid for pid, argv in commands.items() if argv[1:4] == [b"-m", b"app",
+                                                                          b"worker"])
+    api = [pid for pid, argv in commands.items() if any(b"gunicorn" in part for part in argv)]
+    assert api, commands
+    api_nice = {_nice(Path(f"/proc/{pid}/stat")) for pid in api}
+    assert len(api_nice) == 1
+    expected = min(api_nice.pop() + 10, 19)
+    threads = list(Path(f"/proc/{worker}/task").iterdir())
+    assert len(threads) > 1  # the heartbeat at least
+    assert {_nice(task / "stat") for task in threads} == {expected}
+    cores = len(os.sched_getaffinity(0))
+    if cores >= 2:
+        ready = [line for line in log.read_text().splitlines() if " ready: " in line
+                 and "job(s) at once" in line]
+        assert ready and f"{cores - 1} job(s) at once, 1 CPU thread(s) each" in ready[-1]

@@ -67,7 +67,12 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
 class AsrEngine:
     """One loaded faster-whisper model, kept for the worker's lifetime."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, *, parallel_jobs: int = 1,
+                 cpu_threads: int = 0) -> None:
+        """``parallel_jobs``: how many ``transcribe`` calls may run at once on this one
+        model (CTranslate2's ``num_workers``: one set of weights, that many replicas of
+        the compute state); ``cpu_threads``: threads each of them uses (0: CTranslate2's
+        default)."""
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.pipeline = pipeline
@@ -76,7 +81,9 @@ class AsrEngine:
         try:
             self.model = WhisperModel(pipeline.model, device=self.device,
                                       compute_type=self.compute_type,
-                                      local_files_only=is_folder)
+                                      local_files_only=is_folder,
+                                      num_workers=max(1, parallel_jobs),
+                                      cpu_threads=max(0, cpu_threads))
         except Exception as exc:
             raise ModelUnavailable(model_load_advice(pipeline, exc)) from exc
         self.batched = (BatchedInferencePipeline(self.model)

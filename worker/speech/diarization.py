@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ class Diarizer:
             raise ModelUnavailable(diarization_load_advice(pipeline.code, config, exc)) from exc
         self._torch = torch
         self._pyannote = loaded
+        #: One job at a time on this pipeline: a pyannote pipeline keeps per-call state
+        #: (its hook, its cached inference), and torch already spreads one call over the
+        #: cores (see benchmarks/README.md, "Concurrent jobs on one model").
+        self._one_at_a_time = threading.Lock()
         log.info("pipeline %s: diarization model %s loaded on %s", pipeline.code, config.model,
                  self.device)
 
@@ -116,7 +121,7 @@ class Diarizer:
         waveform = self._torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         audio = {"waveform": waveform.unsqueeze(0), "sample_rate": SAMPLE_RATE}
         hook = _ProgressHook(on_progress) if on_progress else None
-        with self._torch.inference_mode():
+        with self._one_at_a_time, self._torch.inference_mode():
             output = self._pyannote(audio, hook=hook, **constraints.keywords())
         # pyannote 4 also gives a version without overlapping turns, made for aligning
         # transcripts: each instant has one speaker, the likeliest one.
@@ -137,7 +142,7 @@ class Diarizer:
         """The voice of a clip (16 kHz mono), by the same embedding model that made the
         speakers' centroids, so the two can be compared."""
         waveform = self._torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-        with self._torch.inference_mode():
+        with self._one_at_a_time, self._torch.inference_mode():
             vectors = self._pyannote._embedding(waveform.reshape(1, 1, -1))
         return np.asarray(vectors[0], dtype=np.float64)
 

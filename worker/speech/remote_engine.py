@@ -277,12 +277,14 @@ def multipart(fields: list[tuple[str, str]], file_field: str, filename: str, con
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def engine_loader(settings: Settings) -> Callable[[Pipeline], Any]:
-    """What the model cache calls to load a pipeline's engine: remote or faster-whisper."""
+def engine_loader(settings: Settings, parallel_jobs: int = 1,
+                  cpu_threads: int = 0) -> Callable[[Pipeline], Any]:
+    """What the model cache calls to load a pipeline's engine: remote, or faster-whisper
+    serving ``parallel_jobs`` concurrent jobs with ``cpu_threads`` threads each."""
     def load(pipeline: Pipeline) -> Any:
         if pipeline.engine is not None:
             return RemoteAsrEngine(pipeline, settings)
         from worker.speech.asr import AsrEngine
 
-        return AsrEngine(pipeline)
+        return AsrEngine(pipeline, parallel_jobs=parallel_jobs, cpu_threads=cpu_threads)
     return load
