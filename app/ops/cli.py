@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from app.config import ENVIRONMENT, ConfigError, Settings
+from app.config import ConfigError, Settings
 from app.ops.api_process import gunicorn_command
+from app.ops.environment import ENVIRONMENT
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
