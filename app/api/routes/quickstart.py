@@ -19,12 +19,8 @@ from app.api.routes import (
     with_body_kinds,
 )
 from app.api.schemas.common import ApiErrorSchema
-from app.api.schemas.transcriptions import (
-    ExportQuerySchema,
-    QuickstartCreatedSchema,
-    QuickstartCreateSchema,
-    QuickstartFileFieldsSchema,
-)
+from app.api.schemas.transcription_queries import ExportQuerySchema, QuickstartCreatedSchema
+from app.api.schemas.transcriptions import QuickstartCreateSchema, QuickstartFileFieldsSchema
 from app.api.waiting import WaitQuerySchema, get_when_final
 from app.store.models import Surface, Transcription
 from app.transcriptions.representation import QuickstartTranscriptionSchema

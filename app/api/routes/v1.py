@@ -21,15 +21,14 @@ from app.api.routes import (
     with_body_kinds,
 )
 from app.api.schemas.common import ApiErrorSchema
-from app.api.schemas.transcriptions import (
+from app.api.schemas.pipelines import PipelineListSchema
+from app.api.schemas.transcription_queries import (
     ExportQuerySchema,
-    PipelineListSchema,
     TranscriptionDeletedSchema,
     TranscriptionListQuerySchema,
     TranscriptionListSchema,
-    V1CreateSchema,
-    V1FileFieldsSchema,
 )
+from app.api.schemas.transcriptions import V1CreateSchema, V1FileFieldsSchema
 from app.api.waiting import WaitQuerySchema, get_when_final
 from app.store.models import Surface, Transcription
 from app.transcriptions.listing import ListQuery
