@@ -16,6 +16,9 @@ there (``use_after_free``, ``ensure_resource_availability``). Any failure fails 
 with schemathesis' own report (printed in full either way).
 
 Left out, on purpose:
+- long ``?wait=N``: no worker ends anything here, so a valid wait would be held in full; the
+  hooks (tests/api/schemathesis_hooks.py) send valid waits over 1 s as 1 s, invalid ones as
+  generated; tests/api/test_wait.py proves what a long wait does;
 - ``positive_data_acceptance``: the document cannot express every rule a request meets
   (a URL's host must resolve to a public address, an upload_id must be one of the account's
   uploaded files, a webhook endpoint's host likewise), so valid-looking data is rightly
@@ -50,10 +53,16 @@ MAX_EXAMPLES = int(os.environ.get("VOXHOOK_SCHEMATHESIS_EXAMPLES", "15"))
 MAX_TIME_S = 200
 
 
+#: Hooks the fuzzer loads: ``?wait`` bounded to 1 s (see the module's docstring).
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+
+
 def _config(key: str, admin_token: str) -> str:
-    """schemathesis.toml: the key on every operation, the admin token on the admin API, and
-    /readyz's documented 503."""
+    """schemathesis.toml: the hooks, the key on every operation, the admin token on the
+    admin API, and /readyz's documented 503."""
     return f'''
+hooks = "{HOOKS}"
+
 [headers]
 Authorization = "Bearer {key}"
 
