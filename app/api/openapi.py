@@ -10,6 +10,9 @@ for every route (those added later included):
   operation documented by hand), and gives each error status its own
   error schema (``Error404``, ``Error409``, …) whose ``code`` lists the codes that status
   can carry (:func:`app.api.errors.error_codes_by_status`);
+- an operation that answers its errors in another body (the OpenAI-compatible surface
+  answers OpenAI's) is built on an :class:`ErrorBodyBlueprint`: the plugin then documents
+  that body, not ours, as its default, its 401 and each error status;
 - :func:`link` / :func:`links` describe where a created resource can be followed
   (OpenAPI links: a stateful client, or fuzzer, goes from a create to its get, cancel,
   export…), and :func:`webhook_callback` what a ``webhook_url`` receives.
@@ -24,7 +27,8 @@ from http import HTTPStatus
 from typing import Any
 
 from apispec import BasePlugin
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema
 
 from app.api.errors import error_codes_by_status
 from app.api.schemas.common import ApiErrorSchema, ErrorDetailSchema
@@ -32,6 +36,8 @@ from app.api.schemas.common import ApiErrorSchema, ErrorDetailSchema
 #: ``blp.doc(**PUBLIC)``: the operation needs no key (health checks, the document itself).
 PUBLIC: dict[str, Any] = {"security": []}
 _ERROR_REF = "#/components/schemas/ApiError"
+#: The marker :class:`ErrorBodyBlueprint` puts on its operations (the plugin removes it).
+_ERROR_BODY = "x-voxhook-error-body"
 _UNAUTHORIZED = ("Missing, malformed, unknown or revoked key (unauthorized); the message says "
                  "which.")
 
@@ -40,6 +46,22 @@ class VoxhookApi(Api):
     """flask-smorest's Api, documenting our error body wherever it documents an error."""
 
     ERROR_SCHEMA = ApiErrorSchema
+
+
+class ErrorBodyBlueprint(Blueprint):
+    """A blueprint whose views answer every error in ``error_schema``, not in our error
+    body: each of its operations carries a marker from which :class:`ContractPlugin`
+    documents that schema for the operation's error responses (views added later too)."""
+
+    def __init__(self, *args: Any, error_schema: type[Schema], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_schema = error_schema
+
+    def add_url_rule(self, rule: str, endpoint: str | None = None, view_func: Any = None,
+                     *args: Any, **kwargs: Any) -> None:
+        if view_func is not None:
+            view_func = self.doc(**{_ERROR_BODY: self.error_schema})(view_func)
+        super().add_url_rule(rule, endpoint, view_func, *args, **kwargs)
 
 
 class ContractPlugin(BasePlugin):
@@ -54,6 +76,10 @@ class ContractPlugin(BasePlugin):
     def operation_helper(self, path: str | None = None,
                          operations: dict[str, Any] | None = None, **_: Any) -> None:
         for operation in (operations or {}).values():
+            error_schema = operation.pop(_ERROR_BODY, None)
+            if error_schema is not None:
+                self._own_error_body(operation, error_schema)
+                continue
             responses = operation.setdefault("responses", {})
             responses.setdefault("default", VoxhookApi.DEFAULT_ERROR_RESPONSE_NAME)
             if operation.get("security") != []:
@@ -62,6 +88,23 @@ class ContractPlugin(BasePlugin):
             for status, response in list(responses.items()):
                 if str(status).isdigit() and int(status) >= 400:
                     responses[status] = self._per_status(int(status), response)
+
+    def _own_error_body(self, operation: dict[str, Any], schema: type[Schema]) -> None:
+        """An :class:`ErrorBodyBlueprint`'s operation: ``schema`` (a component named like
+        the class, less ``Schema``) for its default, 401 and every error status."""
+        name = schema.__name__.removesuffix("Schema")
+        if name not in self.spec.components.schemas:
+            self.spec.components.schema(name, schema=schema)
+        body = _json(f"#/components/schemas/{name}")
+        responses = operation.setdefault("responses", {})
+        responses["default"] = {"description": "An error.", "content": body}
+        if operation.get("security") != []:
+            responses.setdefault("401", {"description": _UNAUTHORIZED})
+        for status, response in list(responses.items()):
+            if str(status).isdigit() and int(status) >= 400:
+                if isinstance(response, str):  # a flask-smorest component (ours): replaced
+                    response = {"description": HTTPStatus(int(status)).phrase}
+                responses[status] = {**response, "content": body}
 
     def _per_status(self, status: int, response: Any) -> Any:
         """The response with its error schema narrowed to this status's codes."""

@@ -16,6 +16,11 @@ there (``use_after_free``, ``ensure_resource_availability``). Any failure fails 
 with schemathesis' own report (printed in full either way).
 
 Left out, on purpose:
+- long ``?wait=N``: no worker ends anything here, so a valid wait would be held in full; the
+  hooks (tests/api/schemathesis_hooks.py) send valid waits over 1 s as 1 s, invalid ones as
+  generated; tests/api/test_wait.py proves what a long wait does. The hooks also leave out
+  of multipart forms the nulls and empty lists a form cannot carry, and accept the 404 of
+  GET /transcribe/{id} for a transcription deleted through its v1 path;
 - ``positive_data_acceptance``: the document cannot express every rule a request meets
   (a URL's host must resolve to a public address, an upload_id must be one of the account's
   uploaded files, a webhook endpoint's host likewise), so valid-looking data is rightly
@@ -27,6 +32,7 @@ Left out, on purpose:
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -48,12 +54,27 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 #: "AST constructor recursion depth mismatch".
 MAX_EXAMPLES = int(os.environ.get("VOXHOOK_SCHEMATHESIS_EXAMPLES", "15"))
 MAX_TIME_S = 200
+#: The statuses that refuse invalid data: schemathesis' own list, plus 413, 414 and 431:
+#: gunicorn's limits on the body, the request line and the headers (a query of long
+#: ``analysis`` values is over 8 KiB before any schema sees it), answered in our JSON
+#: (app/api/gunicorn_worker.py).
+REFUSED = ("400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422",
+           "428", "429", "431", "5xx")
+
+
+#: Hooks the fuzzer loads: ``?wait`` bounded to 1 s (see the module's docstring).
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 
 
 def _config(key: str, admin_token: str) -> str:
-    """schemathesis.toml: the key on every operation, the admin token on the admin API, and
-    /readyz's documented 503."""
+    """schemathesis.toml: the hooks, the key on every operation, the admin token on the
+    admin API, the refusals of invalid data and /readyz's documented 503."""
     return f'''
+hooks = "{HOOKS}"
+
+[checks.negative_data_rejection]
+expected-statuses = {json.dumps(list(REFUSED))}
+
 [headers]
 Authorization = "Bearer {key}"
 

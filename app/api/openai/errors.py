@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from flask import Response, jsonify
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from app.api.errors import _from_http_exception
@@ -33,6 +34,29 @@ CALLER_FILE_ERRORS = {
     "audio_too_long": "file", "file_too_large": "file",
     "invalid_speaker_reference": "known_speaker_references[]",
 }
+
+#: Every ``type`` an answer carries (the values of :data:`_TYPES`, and the default).
+ERROR_TYPES = sorted({"invalid_request_error", *_TYPES.values()})
+
+
+class OpenAiErrorDetailSchema(Schema):
+    """What went wrong, as OpenAI's SDKs read it."""
+
+    message = fields.String(required=True, metadata={
+        "description": "For people: what went wrong and what to do."})
+    type = fields.String(required=True, metadata={
+        "enum": ERROR_TYPES, "description": "OpenAI's class of error."})
+    param = fields.String(required=True, allow_none=True, metadata={
+        "description": "The request field at fault, or null."})
+    code = fields.String(required=True, allow_none=True, metadata={
+        "description": "Voxhook's stable code (invalid_api_key for a 401)."})
+
+
+class OpenAiErrorSchema(Schema):
+    """Every error answer of the OpenAI-compatible surface (``/v1``): OpenAI's shape,
+    ``{"error": {"message", "type", "param", "code"}}``, not Voxhook's."""
+
+    error = fields.Nested(OpenAiErrorDetailSchema, required=True)
 
 
 def openai_error(status: int, message: str, code: str | None, param: str | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, current_app, jsonify, stream_with_context
-from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from app.api.auth import authenticate, caller
 from app.api.bodies import CreateBody, SpooledPart
@@ -28,7 +28,8 @@ from app.api.openai.form import (
     read_request,
 )
 from app.api.openai.render import TEXT_TYPES, render
-from app.api.routes import _create_with_file
+from app.api.openapi import ErrorBodyBlueprint
+from app.api.routes import _create_with_file, form_with_file
 from app.api.waiting import is_final, notifications
 from app.errors import ApiError
 from app.store.models import Surface, Transcription, TranscriptionStatus
@@ -39,9 +40,10 @@ from app.transcriptions.waiting import (
     wait_until_final,
 )
 
-blp = Blueprint("openai", __name__, url_prefix="/v1",
-                description="OpenAI-compatible audio API: point an OpenAI SDK's base URL at "
-                "<server>/v1 and use a Voxhook key.")
+blp = ErrorBodyBlueprint("openai", __name__, url_prefix="/v1",
+                         error_schema=errors.OpenAiErrorSchema,
+                         description="OpenAI-compatible audio API: point an OpenAI SDK's base "
+                         "URL at <server>/v1 and use a Voxhook key.")
 blp.before_request(authenticate)
 blp.register_error_handler(ApiError, errors.from_api_error)
 blp.register_error_handler(Exception, errors.from_unexpected)
@@ -50,11 +52,28 @@ blp.register_error_handler(Exception, errors.from_unexpected)
 MODEL_CREATED = 0
 
 
-def _form_doc(schema: type, summary: str) -> dict[str, Any]:
-    binary = {"type": "string", "format": "binary"}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "allOf": [schema, {"type": "object", "required": ["file"], "properties": {
-            "file": {**binary, "description": summary}}}]}}}},
+class ModelSchema(Schema):
+    """A model a request may name (OpenAI's ``Model``)."""
+
+    id = fields.String(required=True)
+    object = fields.String(required=True, metadata={"enum": ["model"]})
+    created = fields.Integer(required=True, metadata={
+        "description": "Always 0: Voxhook's models have no release date."})
+    owned_by = fields.String(required=True)
+
+
+class ModelListSchema(Schema):
+    """Every model a request may name."""
+
+    object = fields.String(required=True, metadata={"enum": ["list"]})
+    data = fields.List(fields.Nested(ModelSchema), required=True)
+
+
+def _form_doc(schema: type[Schema], summary: str) -> dict[str, Any]:
+    form = form_with_file(schema, summary, schema.__name__.replace("FormSchema",
+                                                                   "RequestFormSchema"))
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": form}}},
         "responses": {"200": {"description": (
             "By response_format: json {text, usage}; verbose_json {task, language, "
             "duration, text, segments, words, usage}; diarized_json {task, duration, text, "
@@ -90,20 +109,22 @@ def create_translation() -> Response:
 
 
 @blp.route("/models", methods=["GET"])
-def list_models() -> Response:
+@blp.response(200, ModelListSchema)
+def list_models() -> dict[str, Any]:
     """The models a request may name: every pipeline code and alias, and OpenAI's model
     names (which mean the default pipeline unless a pipeline claims them)."""
-    return jsonify({"object": "list",
-                    "data": [_model(name) for name in model_ids(_catalog())]})
+    return {"object": "list", "data": [_model(name) for name in model_ids(_catalog())]}
 
 
 @blp.route("/models/<path:model_id>", methods=["GET"])
-def retrieve_model(model_id: str) -> Response:
+@blp.response(200, ModelSchema)
+@blp.alt_response(404, description="model_not_found: no such model (param: model).")
+def retrieve_model(model_id: str) -> dict[str, Any] | Response:
     """One model of GET /v1/models."""
     if model_id not in model_ids(_catalog()):
         return errors.openai_error(404, f"The model '{model_id}' does not exist; GET "
                                    "/v1/models lists them.", "model_not_found", "model")
-    return jsonify(_model(model_id))
+    return _model(model_id)
 
 
 def _model(name: str) -> dict[str, Any]:

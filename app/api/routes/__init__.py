@@ -73,16 +73,22 @@ def _create_with_file(surface: Surface, body: CreateBody, render: Renderer) -> C
 
 
 @cache
-def _with_file_part(file_schema: type[Schema]) -> type[Schema]:
-    """``file_schema`` plus the ``file`` part: the multipart form of a one-request upload
-    (one schema, not an allOf: the fields' schema is closed to other properties)."""
+def form_with_file(fields_schema: type[Schema], description: str, name: str) -> type[Schema]:
+    """``fields_schema`` plus a required ``file`` part: a multipart form as one schema
+    (named ``name``), not an allOf, since the fields' schema is closed to other
+    properties (an allOf of it and the part could hold no form at all)."""
     part = fields.Raw(required=True, metadata={
-        "type": "string", "format": "binary", "description": (
-            "The audio or video file (a one-request upload). The other fields are form "
-            "fields: true/false for booleans, digits for numbers; empty ones are ignored. "
-            "Without a file part, the form fields are read like the JSON body.")})
-    name = file_schema.__name__.replace("FieldsSchema", "FormSchema")
-    return type(name, (file_schema,), {"file": part, "__doc__": file_schema.__doc__})
+        "type": "string", "format": "binary", "description": description})
+    return type(name, (fields_schema,), {"file": part, "__doc__": fields_schema.__doc__})
+
+
+def _with_file_part(file_schema: type[Schema]) -> type[Schema]:
+    """The multipart form of a one-request upload."""
+    return form_with_file(file_schema, (
+        "The audio or video file (a one-request upload). The other fields are form "
+        "fields: true/false for booleans, digits for numbers; empty ones are ignored. "
+        "Without a file part, the form fields are read like the JSON body."),
+        file_schema.__name__.replace("FieldsSchema", "FormSchema"))
 
 
 def create_body_doc(schema: type[Schema], file_schema: type[Schema]) -> dict[str, Any]:

@@ -33,8 +33,9 @@ class PipelineSchema(Schema):
     can_diarize = fields.Boolean()
     default = fields.Boolean(metadata={"description": "Used when a request names none."})
     price_per_analysis_usd = fields.Decimal(as_string=True, metadata={
-        "description": "Exact decimal dollars per AI analysis that completes, on top of the "
-        "audio; 0: the price a minute covers analyses."})
+        "type": "string", "format": "decimal", "example": "0.01",
+        "description": "Exact decimal dollars per AI analysis that completes (a string, so "
+        "it stays exact), on top of the audio; \"0\": the price a minute covers analyses."})
     engine = fields.Nested(PipelineEngineSchema)
     capabilities = fields.Nested(PipelineCapabilitiesSchema)
 
