@@ -65,6 +65,11 @@ from worker.stopping import StopGrace, interrupt_thread
 log = logging.getLogger("voxhook.worker")
 
 
+#: How often the worker's pub/sub listener (RQ's commands to a worker) wakes, bounding how
+#: long closing it waits when the worker stops.
+PUBSUB_WAKE_S = 1.0
+
+
 class TranscriptionWorker(SimpleWorker):
     """A SimpleWorker whose running job can be kept alive from another thread."""
 
@@ -80,6 +85,22 @@ class TranscriptionWorker(SimpleWorker):
         self.stop_requested = False
         #: Hands the running job back when the stop grace runs out (see worker.stopping).
         self.stop_grace: StopGrace | None = None
+
+    def subscribe(self) -> None:
+        """RQ's own, but its listener thread wakes every second instead of every minute.
+
+        On stopping, RQ's ``unsubscribe`` closes the pub/sub connection that this thread
+        reads with a blocking timeout of ``sleep_time``; the close waits for that read, so
+        with RQ's 60 s a stopping worker hung for up to a minute after its last job (seen
+        as a worker outliving its stop grace).
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAKE_S, daemon=True,
+            exception_handler=self._pubsub_exception_handler)
 
     def running_transcription_id(self) -> str | None:
         """The transcription of the job running now (its job's first argument)."""
