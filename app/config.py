@@ -374,6 +374,15 @@ class Settings:
         return env
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which containers and ``taskset``
+    narrow), by which the worker and ``serve`` size themselves."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _niceness(env: Mapping[str, str]) -> int | None:
     raw = env.get("VOXHOOK_WORKER_NICE")
     if not raw:

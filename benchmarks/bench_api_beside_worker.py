@@ -37,6 +37,7 @@ from typing import Any
 
 import requests
 
+from app.config import usable_cores
 from app.ops.embedded_redis import free_port
 from benchmarks.bench_api import PhaseResult, hammer, percentile
 from benchmarks.procstats import load_average, run_with_cleanup
@@ -55,13 +56,6 @@ class Phase:
     variant: str
     worker: str
     result: PhaseResult
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def measure_variant(name: str, extra_env: dict[str, str], folder: Path, pipelines: Path,
@@ -144,7 +138,7 @@ def run(args: Any, cleanup: contextlib.ExitStack) -> None:
     shutil.copy(FIXTURE, media / "short.wav")
     write_repeated_wav(FIXTURE, media / "long.wav", times=20)
     server = cleanup.enter_context(MediaServer(media))
-    count = cores()
+    count = usable_cores()
     print(f"# bench_api_beside_worker: voxhook serve, {count} cores, {args.clients} clients "
           f"GET /api/v1/transcriptions/{{id}}, {args.seconds:g} s per phase; load average "
           f"{load_average()}")

@@ -46,6 +46,7 @@ from app.transcriptions.engine_options import EngineOptions
 from app.transcriptions.pipelines import PipelineCatalog
 from app.transcriptions.queue import JobQueue
 from app.transcriptions.recovery import reap_lost_jobs
+from app.transcriptions.representation import stored_result
 from app.webhooks.doorbell import ring_doorbell
 from app.webhooks.events import record_transcription_event
 from worker.analysis.runner import completed_count
@@ -167,7 +168,7 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
                 or row.worker_name != context.worker_name):
             _release_unless_retried(session, transcription_id)  # cancelled, deleted, handed
             return row.status if row is not None else "deleted"  # back meanwhile
-        row.result = outcome.result
+        row.result = stored_result(outcome.result)
         row.progress = 1.0
         row.status = TranscriptionStatus.COMPLETED
         row.completed_at = utcnow()

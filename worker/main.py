@@ -45,7 +45,7 @@ from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
 
-from app.config import Settings
+from app.config import Settings, usable_cores
 from app.media.storage import storage_from_settings
 from app.media.sweep import SweepSchedule, sweeps_here
 from app.observability.logs import configure_logging
@@ -190,12 +190,7 @@ GPU_DEFAULT_CONCURRENCY = 4
 def cpu_cores(settings: Settings) -> int:
     """The cores this worker sizes its defaults by: ``VOXHOOK_WORKER_CORES``, or all the
     process may run on."""
-    if settings.worker_cores:
-        return settings.worker_cores
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return settings.worker_cores or usable_cores()
 
 
 def threads_per_job(settings: Settings, concurrency: int, cores: int) -> int:

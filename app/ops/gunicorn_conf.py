@@ -10,6 +10,7 @@ sets ``PROMETHEUS_MULTIPROC_DIR`` keeps that folder (it is emptied at start).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -57,6 +58,14 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Move everything the application built at start (its routes, schemas, OpenAPI document,
+    ORM mappings: most of the process's objects, and never garbage) out of the collector's
+    sight, so that a full collection scans only what requests left behind: ~40 ms with every
+    request of the process waiting before, a few after (benchmarks/README.md)."""
+    gc.freeze()
 
 
 def on_exit(server: Any) -> None:

@@ -12,8 +12,9 @@ worker outliving its master included), and returns only once the API's port is f
 worker is told to hand its running job back before that grace ends.
 
 The worker runs at a lower CPU priority than the API and, with two cores or more, sized to
-leave one core's share free (:func:`worker_share`), so that the API answers quickly while a
-job runs (``benchmarks/bench_api_beside_worker.py`` measures it).
+leave one core's share free (:func:`worker_share`), on which the API runs one process
+(:func:`api_share`), so that the API answers quickly while a job runs
+(``benchmarks/bench_api_beside_worker.py`` measures it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from app.config import Settings
+from app.config import Settings, usable_cores
 from app.observability.logs import configure_logging
 from app.ops.api_process import gunicorn_command
 from app.ops.embedded_redis import EmbeddedRedis
@@ -100,7 +101,9 @@ def serve(settings: Settings, host: str, port: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     redis = EmbeddedRedis(settings.data_dir / "redis").start()
     try:
-        settings = settings.with_overrides(redis_url=redis.url)
+        worker = worker_share(settings, os.environ)
+        settings = settings.with_overrides(
+            redis_url=redis.url, api_workers=api_share(settings, os.environ, worker))
         upgrade(Database.from_settings(settings))
         env = {**os.environ, **settings.environment()}
         grace = min(settings.recovery.worker_stop_grace_s,
@@ -108,8 +111,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
         children = [
             Child("api", gunicorn_command(settings, host, port), env),
             Child("worker", [sys.executable, "-m", "app", "worker"],
-                  {**env, "VOXHOOK_WORKER_STOP_GRACE_S": str(grace),
-                   **worker_share(settings, os.environ)}),
+                  {**env, "VOXHOOK_WORKER_STOP_GRACE_S": str(grace), **worker}),
             Child("webhooks", [sys.executable, "-m", "app", "webhook-worker"], env),
         ]
         try:
@@ -136,13 +138,27 @@ def worker_share(settings: Settings, environ: Mapping[str, str]) -> dict[str, st
     nice = WORKER_NICE if settings.worker_nice is None else settings.worker_nice
     share = {"VOXHOOK_WORKER_NICE": str(nice)}
     if not settings.worker_cores and "VOXHOOK_WORKER_CORES" not in environ:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            cores = os.cpu_count() or 1
+        cores = usable_cores()
         if cores >= 2:
             share["VOXHOOK_WORKER_CORES"] = str(cores - 1)
     return share
+
+
+def api_share(settings: Settings, environ: Mapping[str, str],
+              worker: Mapping[str, str]) -> int:
+    """How many API processes the one-command run starts: one for each core the worker
+    leaves free (so one, beside a worker sized by cores - 1), unless the operator set
+    ``VOXHOOK_API_WORKERS``.
+
+    One gevent process uses one core at most, and each keep-alive connection stays with
+    the process that accepted it, so a second process on the same free core only splits the
+    clients unevenly between two queues: measured at 8 clients beside a busy worker on two
+    cores (benchmarks/bench_api_beside_worker.py), GET p99 28-34 ms with one process,
+    44-78 ms with two.
+    """
+    if "VOXHOOK_API_WORKERS" in environ or "VOXHOOK_WORKER_CORES" not in worker:
+        return settings.api_workers
+    return max(1, usable_cores() - int(worker["VOXHOOK_WORKER_CORES"]))
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:

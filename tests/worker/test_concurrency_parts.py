@@ -12,7 +12,7 @@ import pytest
 from rq.timeouts import JobTimeoutException
 
 from app.config import ConfigError, Settings
-from app.ops.serve import WORKER_NICE, worker_share
+from app.ops.serve import WORKER_NICE, api_share, worker_share
 from worker.deadline import WatchdogDeathPenalty, extend_deadline
 from worker.errors import Cancelled
 from worker.main import GPU_DEFAULT_CONCURRENCY, default_concurrency, threads_per_job
@@ -175,3 +175,17 @@ def test_serve_asks_its_worker_to_yield(monkeypatch: pytest.MonkeyPatch) -> None
         "VOXHOOK_WORKER_NICE": "0"}
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
     assert worker_share(Settings(), {}) == {"VOXHOOK_WORKER_NICE": str(WORKER_NICE)}
+
+
+def test_serve_runs_one_api_process_on_the_core_the_worker_leaves(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a worker sized by cores - 1, ``serve`` starts one API process; what the
+    operator set is kept, and on one core (the worker not sized) the default stands."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    worker = worker_share(Settings(), {})
+    assert api_share(Settings(), {}, worker) == 1
+    assert api_share(Settings(api_workers=3), {"VOXHOOK_API_WORKERS": "3"}, worker) == 3
+    assert api_share(Settings(), {"VOXHOOK_WORKER_CORES": "2"},
+                     worker_share(Settings(), {"VOXHOOK_WORKER_CORES": "2"})) == 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
+    assert api_share(Settings(), {}, worker_share(Settings(), {})) == Settings().api_workers

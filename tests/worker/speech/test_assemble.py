@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.transcriptions.representation import stored_result
 from worker.speech.asr import AsrOutput, AsrSegment, AsrWord
 from worker.speech.assemble import build_result
+from worker.speech.diarization import SpeakerTurn
 
 #: Any float an engine could conceivably write, adversarial ones included.
 any_time = st.one_of(
@@ -181,3 +183,33 @@ def test_empty_output_gives_empty_result(with_words: bool) -> None:
     result = build_result(AsrOutput((), "de"), 11.00049, with_words=with_words)
     assert result == {"full_transcript": "", "language": "de", "duration_seconds": 11.0,
                       "speakers": [], "utterances": []}
+
+
+turns = st.lists(st.builds(SpeakerTurn, start=st.floats(0.0, 60.0), end=st.floats(0.0, 60.0),
+                           speaker=st.sampled_from(["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"])),
+                 max_size=6)
+analyses = st.dictionaries(
+    st.sampled_from(["summary", "action_items"]),
+    st.one_of(st.fixed_dictionaries({"status": st.just("completed"),
+                                     "result": st.fixed_dictionaries({"text": texts})}),
+              st.fixed_dictionaries({"status": st.just("failed"), "error": texts})),
+    max_size=2)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(output=outputs, duration=durations, with_words=st.booleans(),
+       diarized=st.one_of(st.none(), turns), analysis=st.one_of(st.none(), analyses))
+def test_the_result_is_stored_as_the_api_answers_it(output: AsrOutput, duration: float,
+                                                    with_words: bool,
+                                                    diarized: list[SpeakerTurn] | None,
+                                                    analysis: dict[str, Any] | None) -> None:
+    """The API answers the stored result as it is, without serializing it again
+    (``StoredResult``): that is right only while what the assembler writes (and the worker
+    stores) is already exactly what ``ResultSchema`` would write, which this pins, diarized
+    and with analyses too. Results stored before ``stored_result`` existed came from this
+    same assembler."""
+    result = build_result(output, duration, with_words=with_words or diarized is not None,
+                          turns=diarized)
+    if analysis is not None:
+        result["analysis"] = analysis
+    assert stored_result(result) == result
