@@ -46,7 +46,7 @@ from app.errors import (
 from app.media import signing
 from app.media.storage import MediaStorage, ObjectTooLarge, StoredObject
 from app.store.db import Database
-from app.store.models import Upload, UploadStatus, new_id, utcnow
+from app.store.models import Upload, UploadStatus, as_utc, new_id, utcnow
 
 if TYPE_CHECKING:
     from app.billing.keys import Caller
@@ -139,7 +139,7 @@ def _why_not_claimable(upload: Upload | None, upload_id: str) -> str:
                 "POST /api/v1/uploads and PUT the file to its upload_url first.")
     status = upload.status
     if status == UploadStatus.PENDING:
-        if _aware(upload.url_expires_at) <= utcnow():
+        if as_utc(upload.url_expires_at) <= utcnow():
             return (f"Upload '{upload_id}' never received its file and its upload URL has "
                     "expired: create a new upload and PUT the file to its upload_url.")
         return (f"Upload '{upload_id}' has not received its file yet: PUT the file to its "
@@ -151,10 +151,6 @@ def _why_not_claimable(upload: Upload | None, upload_id: str) -> str:
     return (f"Upload '{upload_id}' is {status}: its file is no longer stored. Upload the file "
             "again with a new upload.")
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class UploadService:

@@ -8,12 +8,12 @@ creators agree on one secret. Secrets are never logged.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.store.models import Account
+from app.store.models import Account, as_utc
 from app.webhooks.signing import new_secret
 
 
@@ -40,11 +40,8 @@ def signing_secrets(session: Session, account_id: str, now: datetime) -> list[st
     previous, until = session.execute(
         select(Account.webhook_secret_previous, Account.webhook_secret_previous_until)
         .where(Account.id == account_id)).one()
-    if previous and until is not None and _aware(until) > now and previous != current:
+    if previous and until is not None and as_utc(until) > now and previous != current:
         return [current, previous]
     return [current]
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from app.store.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    as_utc,
     new_id,
     utcnow,
 )
@@ -115,8 +116,8 @@ def signing_secret(session: Session, account_id: str, now: datetime) -> SigningS
     previous, until = session.execute(
         select(Account.webhook_secret_previous, Account.webhook_secret_previous_until)
         .where(Account.id == account_id)).one()
-    if previous and until is not None and _aware(until) > now:
-        return SigningSecret(secret, _aware(until))
+    if previous and until is not None and as_utc(until) > now:
+        return SigningSecret(secret, as_utc(until))
     return SigningSecret(secret)
 
 
@@ -143,10 +144,6 @@ def rotate_secret(session: Session, account_id: str, now: datetime,
     log.info("webhook signing secret of account %s rotated", account_id)
     return SigningSecret(account.webhook_secret, account.webhook_secret_previous_until)
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- deliveries
