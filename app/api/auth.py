@@ -34,8 +34,8 @@ def secret_from_header(header: str | None) -> str:
 def authenticate() -> None:
     """``before_request`` hook of the authenticated blueprints: sets ``g.caller``."""
     secret = secret_from_header(request.headers.get("Authorization"))
-    with current_app.extensions["voxhook"].db.session() as session:
-        found = find_active_key_ids(session, secret)
+    with current_app.extensions["voxhook"].db.reading() as connection:
+        found = find_active_key_ids(connection, secret)
     if found is None:
         raise Unauthorized("Unknown or revoked API key: check the key, or create a new one.")
     g.caller = Caller(key_id=found[0], account_id=found[1])

@@ -13,7 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.store.models import DEFAULT_ACCOUNT_ID, Account, ApiKey, new_id, utcnow
@@ -71,7 +71,7 @@ def create_key(session: Session, name: str, account_id: str = DEFAULT_ACCOUNT_ID
     return CreatedKey(key=key, secret=secret)
 
 
-def find_active_key_ids(session: Session, secret: str) -> tuple[str, str] | None:
+def find_active_key_ids(session: Session | Connection, secret: str) -> tuple[str, str] | None:
     """(key id, account id) of the active key with this secret, or None.
 
     Every authenticated request runs this, so it selects two columns, with revocation

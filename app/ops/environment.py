@@ -69,7 +69,8 @@ ENVIRONMENT = {
     "VOXHOOK_BILLING": "off (default: costs shown, nothing enforced) | on",
     "VOXHOOK_ADMIN_TOKEN": "operator token for the admin API (/api/v1/admin: accounts, "
     "top-ups, wallet audit), at least 32 characters; unset: the admin API is off",
-    "VOXHOOK_API_WORKERS": "gunicorn processes (default 2)",
+    "VOXHOOK_API_WORKERS": "gunicorn processes (default 2; voxhook serve on two cores or "
+    "more: 1, on the core its worker leaves)",
     "VOXHOOK_API_THREADS": "threads per gunicorn process with the gthread worker class "
     "(default 4)",
     "VOXHOOK_API_WORKER_CLASS": "gevent (default: a waiting request is a greenlet, so "
