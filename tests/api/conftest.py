@@ -24,3 +24,14 @@ def api_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRe
 @pytest.fixture(scope="session")
 def api_stack_key(api_stack: Stack) -> str:
     return api_stack.create_key("api-tests")
+
+
+@pytest.fixture(scope="module")
+def single_process_api_port(tmp_path_factory: pytest.TempPathFactory,
+                            redis_server: EmbeddedRedis, pipelines_file: Path) -> Iterator[int]:
+    """The port of a real gunicorn serving the API with one process and no worker behind it,
+    for tests that speak raw HTTP to it."""
+    folder = tmp_path_factory.mktemp("single-process-api")
+    with running_stack(folder, redis_server.url, pipelines_file, workers=0,
+                       api_workers=1) as stack:
+        yield stack.port

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.api.edge import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from app.ops.api_process import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE
-from tests.support.stack import running_stack
 
 V1 = "/api/v1/transcriptions"
 QUICKSTART = "/transcribe"
@@ -221,19 +219,12 @@ GUNICORN_ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def gunicorn_port(tmp_path_factory: pytest.TempPathFactory, redis_server, pipelines_file):
-    folder: Path = tmp_path_factory.mktemp("gunicorn-limits")
-    with running_stack(folder, redis_server.url, pipelines_file, workers=0,
-                       api_workers=1) as stack:
-        yield stack.port
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize(("what", "request_bytes", "status", "code"), GUNICORN_ROWS,
                          ids=[row[0] for row in GUNICORN_ROWS])
-def test_gunicorn_refusals_are_json_errors(gunicorn_port, what, request_bytes, status, code):
-    answer_status, headers, body = _exchange(gunicorn_port, request_bytes)
+def test_gunicorn_refusals_are_json_errors(single_process_api_port, what, request_bytes, status,
+                                           code):
+    answer_status, headers, body = _exchange(single_process_api_port, request_bytes)
     assert answer_status == status, body[:300]
     assert headers["content-type"] == "application/json", (headers, body[:300])
     error = json.loads(body)["error"]
@@ -243,8 +234,9 @@ def test_gunicorn_refusals_are_json_errors(gunicorn_port, what, request_bytes, s
 
 
 @pytest.mark.e2e
-def test_gunicorn_still_serves_what_fits(gunicorn_port):
+def test_gunicorn_still_serves_what_fits(single_process_api_port):
     """Just under the limits, the request reaches the application."""
     line = b"GET /healthz?q=" + b"a" * (LIMIT_REQUEST_LINE - 40) + b" HTTP/1.1\r\n"
-    status, _, body = _exchange(gunicorn_port, line + b"Host: x\r\nConnection: close\r\n\r\n")
+    status, _, body = _exchange(single_process_api_port,
+                                line + b"Host: x\r\nConnection: close\r\n\r\n")
     assert status == 200, body[:300]

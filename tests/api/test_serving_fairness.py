@@ -13,23 +13,12 @@ from __future__ import annotations
 
 import select
 import socket
-from pathlib import Path
 
 import pytest
-
-from tests.support.stack import running_stack
 
 #: Requests the greedy client sends in one write; all of them sit in the server's buffer.
 PIPELINED = 600
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-@pytest.fixture(scope="module")
-def single_process_port(tmp_path_factory: pytest.TempPathFactory, redis_server, pipelines_file):
-    folder: Path = tmp_path_factory.mktemp("fairness")
-    with running_stack(folder, redis_server.url, pipelines_file, workers=0,
-                       api_workers=1) as stack:
-        yield stack.port
 
 
 def _answers(received: bytes) -> int:
@@ -38,8 +27,8 @@ def _answers(received: bytes) -> int:
 
 @pytest.mark.e2e
 def test_a_client_that_keeps_its_connection_full_does_not_hold_the_process(
-        single_process_port: int) -> None:
-    address = ("127.0.0.1", single_process_port)
+        single_process_api_port: int) -> None:
+    address = ("127.0.0.1", single_process_api_port)
     with socket.create_connection(address, timeout=30) as other, \
             socket.create_connection(address, timeout=30) as greedy:
         greedy.sendall(REQUEST * PIPELINED)
