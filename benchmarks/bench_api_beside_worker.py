@@ -4,9 +4,10 @@ Runs ``voxhook serve`` (embedded Redis, SQLite, the API under gunicorn, one tran
 worker, the webhook worker) twice in one run:
 
 - **yielding**: as ``serve`` runs it: the worker niced (``VOXHOOK_WORKER_NICE=10``) and, with
-  two cores or more, sized by one core fewer (``VOXHOOK_WORKER_CORES`` = cores - 1);
-- **not yielding**: ``VOXHOOK_WORKER_NICE=0`` and ``VOXHOOK_WORKER_CORES`` = every core, as
-  before issue 18.
+  two cores or more, sized by one core fewer (``VOXHOOK_WORKER_CORES`` = cores - 1), and one
+  API process on the core it leaves;
+- **not yielding**: ``VOXHOOK_WORKER_NICE=0`` and ``VOXHOOK_WORKER_CORES`` = every core, with
+  the default two API processes, as before issue 18.
 
 Each time: one transcription is completed (the one the clients poll), then 8 clients (threads
 here, keep-alive sessions) GET ``/api/v1/transcriptions/{id}`` for ``--seconds`` with the
