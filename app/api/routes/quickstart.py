@@ -8,15 +8,12 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app.api.auth import authenticate, caller
-from app.api.openapi import webhook_callback
 from app.api.routes import (
-    create_body_doc,
-    created_transcription_links,
+    document_create,
     document_export_errors,
     export_doc,
     respond_with_export,
     respond_with_new_transcription,
-    with_body_kinds,
 )
 from app.api.schemas.common import ApiErrorSchema
 from app.api.schemas.transcription_queries import ExportQuerySchema, QuickstartCreatedSchema
@@ -38,22 +35,10 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(**create_body_doc(QuickstartCreateSchema, QuickstartFileFieldsSchema))
-@blp.doc(**created_transcription_links(200))
-@blp.doc(**webhook_callback(
-    "{$request.body#/webhook_url}", QuickstartTranscriptionSchema,
-    "With webhook_url: once the transcription is completed or failed, its GET body, signed "
-    "per Standard Webhooks (see GET /api/v1/webhook_secret)."))
-@blp.response(200, QuickstartCreatedSchema)
-@blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
-@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
-@blp.alt_response(402, schema=ApiErrorSchema, description="insufficient_balance: billing is on "
-                  "and the account has nothing available; top up, then send again.")
-@blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
-                  "the request is over the upload limit (max_bytes says it).")
-@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
-                  "an upload_id that cannot be used, or an empty file.")
-@with_body_kinds
+@document_create(blp, 200, QuickstartCreateSchema, QuickstartFileFieldsSchema,
+                 QuickstartCreatedSchema, QuickstartTranscriptionSchema,
+                 "A field is invalid (each is named), an upload_id that cannot be used, or an "
+                 "empty file.")
 def create():
     """Start a transcription of the file at ``url`` (or of an uploaded file).
 

@@ -10,15 +10,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.auth import authenticate, caller
-from app.api.openapi import webhook_callback
 from app.api.routes import (
-    create_body_doc,
-    created_transcription_links,
+    document_create,
     document_export_errors,
     export_doc,
     respond_with_export,
     respond_with_new_transcription,
-    with_body_kinds,
 )
 from app.api.schemas.common import ApiErrorSchema
 from app.api.schemas.pipelines import PipelineListSchema
@@ -54,24 +51,11 @@ def _render_created(transcription: Transcription) -> tuple[int, dict[str, Any]]:
 
 
 @blp.route("/transcriptions", methods=["POST"])
-@blp.doc(**create_body_doc(V1CreateSchema, V1FileFieldsSchema))
-@blp.doc(**created_transcription_links(201))
-@blp.doc(**webhook_callback(
-    "{$request.body#/webhook_url}", V1TranscriptionSchema,
-    "With webhook_url: once the transcription is completed or failed, its GET body, signed "
-    "per Standard Webhooks (see GET /api/v1/webhook_secret)."))
-@blp.response(201, V1TranscriptionSchema)
-@blp.alt_response(400, schema=ApiErrorSchema, description="The body is not valid JSON.")
-@blp.alt_response(401, schema=ApiErrorSchema, description="Missing, unknown or revoked key.")
-@blp.alt_response(402, schema=ApiErrorSchema, description="insufficient_balance: billing is on "
-                  "and the account has nothing available; top up, then send again.")
-@blp.alt_response(413, schema=ApiErrorSchema, description="file_too_large: the file sent with "
-                  "the request is over the upload limit (max_bytes says it).")
-@blp.alt_response(422, schema=ApiErrorSchema, description="A field is invalid (each is named), "
-                  "an unknown pipeline_code (the codes are listed), an upload_id that cannot "
-                  "be used (unknown, not uploaded yet, or used already: the message says what "
-                  "to do), an empty file, or an Idempotency-Key reused with another body.")
-@with_body_kinds
+@document_create(blp, 201, V1CreateSchema, V1FileFieldsSchema, V1TranscriptionSchema,
+                 V1TranscriptionSchema, "A field is invalid (each is named), an unknown "
+                 "pipeline_code (the codes are listed), an upload_id that cannot be used "
+                 "(unknown, not uploaded yet, or used already: the message says what to do), "
+                 "an empty file, or an Idempotency-Key reused with another body.")
 def create_transcription():
     """Create a transcription; answers 201 with the transcription, status ``queued``.
 
