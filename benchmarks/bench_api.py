@@ -196,35 +196,61 @@ def report(result: PhaseResult, unit: str, others: str) -> None:
 # --------------------------------------------------------------------------- the run
 
 
-def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="voxhook-bench-api-"))
-    cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+@dataclass
+class ApiUnderTest:
+    """The API a benchmark measures: its stack (started), its Redis, the reaper that kills on
+    cleanup whatever else the benchmark starts and hands it, and what database it runs on,
+    in words for the report."""
 
-    if args.database_url and args.database_url.startswith("postgresql"):
-        database_url = create_postgres_database(args.database_url, "voxhook_bench")
-        cleanup.callback(drop_postgres_database, args.database_url, database_url)
-        database = f"PostgreSQL, fresh database {database_url.rsplit('/', 1)[1]} (dropped after)"
-    elif args.database_url:
-        database_url = args.database_url
-        database = f"as given: {database_url}"
+    stack: Stack
+    redis: EmbeddedRedis
+    reaper: Reaper
+    database_url: str
+    database: str
+
+
+def start_api_under_test(folder: Path, cleanup: contextlib.ExitStack,
+                         database_url: str | None,
+                         database_name: str, api_workers: int,
+                         extra_env: dict[str, str] | None = None) -> ApiUnderTest:
+    """Start the API alone (no worker: created jobs queue up) over a private Redis, on a
+    fresh PostgreSQL database named after ``database_name`` when ``database_url`` names a
+    PostgreSQL server (dropped on cleanup), on ``database_url`` as given otherwise, or on
+    SQLite in ``folder``. Everything it starts is stopped by ``cleanup``."""
+    if database_url and database_url.startswith("postgresql"):
+        url = create_postgres_database(database_url, database_name)
+        cleanup.callback(drop_postgres_database, database_url, url)
+        database = f"PostgreSQL, fresh database {url.rsplit('/', 1)[1]} (dropped after)"
+    elif database_url:
+        url = database_url
+        database = f"as given: {url}"
     else:
-        database_url = f"sqlite:///{folder / 'voxhook.db'}"
+        url = f"sqlite:///{folder / 'voxhook.db'}"
         database = "SQLite (WAL) in a temporary folder"
 
     redis_server = cleanup.enter_context(EmbeddedRedis(folder / "redis", persist=False))
     pipelines = folder / "pipelines.toml"
     # The API only reads the catalogue; no model is loaded (no worker runs).
     pipelines.write_text(tiny_pipelines_toml(folder / "model-not-loaded"))
-    stack = Stack(data_dir=folder / "data", database_url=database_url,
-                  redis_url=redis_server.url, pipelines_path=pipelines,
-                  api_workers=args.api_workers,
-                  extra_env={"VOXHOOK_API_THREADS": str(args.api_threads)})
+    stack = Stack(data_dir=folder / "data", database_url=url, redis_url=redis_server.url,
+                  pipelines_path=pipelines, api_workers=api_workers,
+                  extra_env=extra_env or {})
     reaper = Reaper()
     cleanup.callback(reaper.reap)  # last: whatever Stack.stop could not reach
     cleanup.callback(stack.stop)
     cleanup.callback(lambda: reaper.watch(*(process.pid for process in stack.processes)))
     stack.start_api()
     reaper.watch(*(process.pid for process in stack.processes))
+    return ApiUnderTest(stack, redis_server, reaper, url, database)
+
+
+def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="voxhook-bench-api-"))
+    cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+    api = start_api_under_test(folder, cleanup, args.database_url, "voxhook_bench",
+                               args.api_workers,
+                               {"VOXHOOK_API_THREADS": str(args.api_threads)})
+    stack, redis_server = api.stack, api.redis
     key = stack.create_key("bench-api")
     api_pid = stack.processes[0].pid
     redis_pid = redis_server.process.pid if redis_server.process else None
@@ -236,7 +262,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     print(f"  VOXHOOK_API_WORKERS: {env['VOXHOOK_API_WORKERS']}")
     print(f"  VOXHOOK_API_THREADS: {env['VOXHOOK_API_THREADS']}")
     print(f"  gunicorn           : {' '.join(_gunicorn_flags(stack))}")
-    print(f"  database           : {database}")
+    print(f"  database           : {api.database}")
     print("  Redis              : embedded redis-server, no persistence; no worker (jobs queue up)")
     print(f"  clients            : {args.clients} threads in this process, one requests.Session "
           "each (keep-alive)")
@@ -246,7 +272,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
 
     pids = (api_pid, redis_pid)
     others = ("other processes (the PostgreSQL server's included)"
-              if database_url.startswith("postgresql") else "other processes")
+              if api.database_url.startswith("postgresql") else "other processes")
     body = {"url": MEDIA_URL}
 
     def create(session: requests.Session, _number: int) -> requests.Response:

@@ -32,11 +32,16 @@ import requests
 
 from app.config import Settings
 from app.ops.api_process import gunicorn_command
-from app.ops.embedded_redis import EmbeddedRedis, free_port
-from benchmarks.bench_api import MEDIA_URL, PhaseResult, hammer, percentile
+from app.ops.embedded_redis import free_port
+from benchmarks.bench_api import (
+    MEDIA_URL,
+    PhaseResult,
+    hammer,
+    percentile,
+    start_api_under_test,
+)
 from benchmarks.procstats import Reaper, load_average, run_with_cleanup
-from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.stack import REPO, Stack, tiny_pipelines_toml
+from tests.support.stack import REPO, Stack
 
 TARGETS = {"API GET": 0.60, "API POST": 0.40}
 
@@ -63,26 +68,11 @@ def start_bare(stack: Stack, folder: Path, reaper: Reaper) -> tuple[str, subproc
 def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
     folder = Path(tempfile.mkdtemp(prefix="voxhook-ceiling-"))
     cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
-    if args.database_url and args.database_url.startswith("postgresql"):
-        database_url = create_postgres_database(args.database_url, "voxhook_ceiling")
-        cleanup.callback(drop_postgres_database, args.database_url, database_url)
-        database = "PostgreSQL (fresh database)"
-    else:
-        database_url = f"sqlite:///{folder / 'voxhook.db'}"
-        database = "SQLite (WAL)"
-    redis_server = cleanup.enter_context(EmbeddedRedis(folder / "redis", persist=False))
-    pipelines = folder / "pipelines.toml"
-    pipelines.write_text(tiny_pipelines_toml(folder / "model-not-loaded"))
-    stack = Stack(data_dir=folder / "data", database_url=database_url,
-                  redis_url=redis_server.url, pipelines_path=pipelines,
-                  api_workers=args.api_workers)
-    reaper = Reaper()
-    cleanup.callback(reaper.reap)
-    cleanup.callback(stack.stop)
-    stack.start_api()
-    reaper.watch(*(process.pid for process in stack.processes))
+    api = start_api_under_test(folder, cleanup, args.database_url, "voxhook_ceiling",
+                               args.api_workers)
+    stack = api.stack
     key = stack.create_key("ceiling")
-    bare_base, bare = start_bare(stack, folder, reaper)
+    bare_base, bare = start_bare(stack, folder, api.reaper)
     cleanup.callback(bare.terminate)
     headers = {"Authorization": f"Bearer {key}"}
     ids = [requests.post(f"{stack.base_url}/transcribe", json={"url": MEDIA_URL},
@@ -110,7 +100,7 @@ def run(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> None:
             results[name].append(hammer(name, key, args.clients, args.seconds, 10**6, request,
                                         status, phase_pids))
     settings = Settings.from_env(stack.env)
-    print(f"# bench_api_ceiling: {database}, gunicorn {settings.api_worker_class} x "
+    print(f"# bench_api_ceiling: {api.database}, gunicorn {settings.api_worker_class} x "
           f"{settings.api_workers} processes, {args.clients} clients, {args.rounds} x "
           f"{args.seconds:g} s per phase, {os.cpu_count()} cores; load average "
           f"{load_average()}")
