@@ -30,7 +30,8 @@ Hierarchy::
     └── InternalFailure            a bug: the traceback is in the worker's log
 
 :class:`Cancelled` is not a failure: the user cancelled (or deleted) the transcription while
-it ran, and the job stops without recording anything more.
+it ran, or the worker handed it back because it is stopping, and the job stops without
+recording anything more.
 """
 
 from __future__ import annotations
@@ -139,5 +140,12 @@ class InternalFailure(PipelineError):
     code = "internal_error"
 
 
-class Cancelled(Exception):
-    """The transcription was cancelled or deleted while its job ran: stop, record nothing."""
+class Cancelled(BaseException):
+    """The transcription was cancelled, deleted or handed back while its job ran: stop,
+    record nothing.
+
+    A :class:`BaseException`, like :class:`KeyboardInterrupt` and asyncio's
+    ``CancelledError``: it is raised into whatever a stage is doing (a socket read, a
+    decoder, a model's callback), and the ``except Exception`` that a stage or a library
+    keeps for its own faults must not turn it into a failure of the customer's job (a stop
+    during a download once became ``fetch_failed``)."""

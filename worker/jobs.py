@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from redis import Redis
@@ -63,6 +64,8 @@ from worker.notify import SegmentPublisher, job_ended
 from worker.speech.diarization import SpeakerConstraints
 from worker.speech.model_cache import ModelCache
 from worker.speech.pipeline import JobSpec, run_pipeline
+from worker.stage_holds import hold_if_asked
+from worker.stopping import interruptible
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +138,9 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
     transcription_id = spec.transcription_id
     hooks = _JobHooks(context, transcription_id)
     try:
-        outcome = run_pipeline(spec, context.models, context.settings, context.media, hooks,
-                               work_dir)
+        with interruptible():  # a stop's interruption lands here, in the pipeline only
+            outcome = run_pipeline(spec, context.models, context.settings, context.media,
+                                   hooks, work_dir)
     except Cancelled:
         log.info("transcription %s is no longer this worker's (cancelled, deleted or handed "
                  "back); stopped", transcription_id)
@@ -144,34 +148,33 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
             _release_unless_retried(session, transcription_id)
         return "stopped"
     except PipelineError as exc:
-        log.warning("transcription %s failed: %s (%s)", transcription_id, exc.code, exc.message)
-        _finish_failed(context.db, context.settings, transcription_id, exc,
-                       owner=context.worker_name)
-        return TranscriptionStatus.FAILED
+        return _finish_failed(context, transcription_id, exc)
     except JobTimeoutException:
         log.error("transcription %s ran past its deadline", transcription_id)
-        _finish_failed(context.db, context.settings, transcription_id, JobTimedOut(
+        return _finish_failed(context, transcription_id, JobTimedOut(
             "The transcription took longer than allowed and was stopped: try again, or send "
-            "a shorter file."), owner=context.worker_name)
-        return TranscriptionStatus.FAILED
+            "a shorter file."))
     except Exception:
         log.exception("transcription %s failed with an unexpected error", transcription_id)
-        _finish_failed(context.db, context.settings, transcription_id, InternalFailure(
+        _finish_failed(context, transcription_id, InternalFailure(
             "The server failed while transcribing this file; the operator has the details "
-            "in the worker's log. Try again later."), owner=context.worker_name)
+            "in the worker's log. Try again later."))
         raise  # RQ records the traceback in its failed-job registry
+    hooks.on_stage("store")
     # The result and the charge commit together: a crash leaves neither or both, and a
     # retried job finds the row completed and skips it, so nothing is charged twice.
     with context.db.session() as session:
-        row = session.get(Transcription, transcription_id)
-        if (row is None or row.status != TranscriptionStatus.PROCESSING
-                or row.worker_name != context.worker_name):
+        completed_at = _take_for_ending(session, transcription_id, context.worker_name,
+                                        TranscriptionStatus.COMPLETED)
+        if completed_at is None:
             _release_unless_retried(session, transcription_id)  # cancelled, deleted, handed
-            return row.status if row is not None else "deleted"  # back meanwhile
+            row = session.get(Transcription, transcription_id)  # back meanwhile
+            return row.status if row is not None else "deleted"
+        row = session.get(Transcription, transcription_id, populate_existing=True)
+        assert row is not None
+        row.completed_at = completed_at
         row.result = stored_result(outcome.result)
         row.progress = 1.0
-        row.status = TranscriptionStatus.COMPLETED
-        row.completed_at = utcnow()
         # Analyses that failed are not charged: the hold shrinks to what completed.
         row.cost_micro_usd = cost_micro_usd(context, row, outcome.duration_s,
                                             completed_count(outcome.result))
@@ -185,6 +188,27 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
     log.info("transcription %s completed: %.2f s of audio%s", transcription_id,
              outcome.duration_s, f", {charged} micro-USD charged" if charged else "")
     return TranscriptionStatus.COMPLETED
+
+
+def _take_for_ending(session: Session, transcription_id: str, worker_name: str,
+                     status: TranscriptionStatus) -> datetime | None:
+    """Move the row from ``processing`` by ``worker_name`` to the final ``status``, in one
+    conditional UPDATE; when it ended, or None when it was no longer this worker's to end.
+
+    The UPDATE is the fence against a hand-back (a stopping worker's, or the recovery's of a
+    worker taken for dead) committed after the job last looked: both are conditional UPDATEs
+    of the same row, so exactly one wins, and the loser changes nothing. A read-then-write
+    here would complete a row that was already queued again, and charge a released hold.
+    """
+    now = utcnow()
+    taken = session.execute(
+        update(Transcription)
+        .where(Transcription.id == transcription_id,
+               Transcription.status == TranscriptionStatus.PROCESSING,
+               Transcription.worker_name == worker_name)
+        .values(status=status, completed_at=now)
+        .execution_options(synchronize_session=False))
+    return now if taken.rowcount == 1 else None
 
 
 def on_job_failure(job: Job, connection: Redis | None, exc_type: type[BaseException] | None,
@@ -259,12 +283,19 @@ def _start(context: WorkerContext, transcription_id: str) -> JobSpec | None:
 
 
 def _release_media(context: WorkerContext, spec: JobSpec, work_dir: Path) -> None:
-    """The job has ended: delete its media, or keep it for the retention time and say
-    until when. A failure here is logged; it never changes the transcription's outcome."""
+    """The job has ended here: delete its media, or keep it for the retention time and say
+    until when. A transcription that went back to the queue (its worker is stopping, or was
+    taken for dead) keeps its upload for the next attempt: only the work folder goes. A
+    failure here is logged; it never changes the transcription's outcome."""
     try:
         with context.db.session() as session:
             row = session.get(Transcription, spec.transcription_id)
             gone = row is None or row.deleted_at is not None
+            again = not gone and not TranscriptionStatus(row.status).is_final
+        if again:
+            log.info("transcription %s: media left for its next attempt",
+                     spec.transcription_id)
+            return
         # A transcription deleted mid-job has no row to record kept media on: delete it.
         kept = context.media.release(spec.media, work_dir, utcnow(), keep=not gone)
         with context.db.session() as session:
@@ -291,33 +322,37 @@ def _ring(settings: Settings, announced: list[WebhookDelivery]) -> None:
             ring_doorbell(redis, settings)
 
 
-def _finish_failed(database: Database, settings: Settings, transcription_id: str,
-                   error: PipelineError, owner: str | None = None) -> bool:
-    """Fail the transcription with ``error``; a row already final is never overwritten,
-    nor (with ``owner``, the worker that ran the job) one that is no longer that worker's.
-
-    Returns whether the row was changed.
-    """
-    with database.session() as session:
-        row = session.get(Transcription, transcription_id)
-        if owner is not None and row is not None and (
-                row.status != TranscriptionStatus.PROCESSING or row.worker_name != owner):
+def _finish_failed(context: WorkerContext, transcription_id: str,
+                   error: PipelineError) -> str:
+    """Fail the transcription with ``error``, if it is still this worker's; returns its
+    status now. A row that was cancelled, deleted or handed back meanwhile keeps what it
+    is: the error may be the stop's own doing (a socket shut under a download), and is
+    no fault of the customer's file."""
+    with context.db.session() as session:
+        failed_at = _take_for_ending(session, transcription_id, context.worker_name,
+                                     TranscriptionStatus.FAILED)
+        if failed_at is None:
             _release_unless_retried(session, transcription_id)
-            return False
+            row = session.get(Transcription, transcription_id)
+            status = row.status if row is not None else "deleted"
+            log.info("transcription %s stopped with %s, but it is %s and no longer this "
+                     "worker's: nothing recorded", transcription_id, error.code, status)
+            return status
         wallet.release(session, transcription_id)  # a failed job costs nothing
-        if row is None or TranscriptionStatus(row.status).is_final:
-            return False
-        row.status = TranscriptionStatus.FAILED
+        row = session.get(Transcription, transcription_id, populate_existing=True)
+        assert row is not None
+        row.completed_at = failed_at
         row.error_code = error.code
         row.error_message = error.message
         row.cost_micro_usd = None
-        row.completed_at = utcnow()
         announced = record_transcription_event(session, row, row.completed_at)
         pipeline_code = row.pipeline_code
-    _ring(settings, announced)
-    job_ended(settings, transcription_id)
+    log.warning("transcription %s failed: %s (%s)", transcription_id, error.code,
+                error.message)
+    _ring(context.settings, announced)
+    job_ended(context.settings, transcription_id)
     record_finished(pipeline_code, "failed", error.code)
-    return True
+    return TranscriptionStatus.FAILED
 
 
 def _release_unless_retried(session: Session, transcription_id: str) -> None:
@@ -358,6 +393,10 @@ class _JobHooks:
                 f"{micro_usd_to_usd(cost)} USD, but the account has only "
                 f"{micro_usd_to_usd(exc.available_micro_usd)} USD available: top up the "
                 "wallet, or send a shorter file. Nothing was charged.") from exc
+
+    def on_stage(self, stage: str) -> None:
+        """A stage begins: wait first while the operator holds jobs before it (a drill)."""
+        hold_if_asked(self.context.settings.data_dir, self.transcription_id, stage)
 
     def on_progress(self, fraction: float) -> None:
         """Record progress (at most every PROGRESS_INTERVAL_S) and notice a cancellation."""

@@ -167,9 +167,24 @@ class LaneWorker(TranscriptionWorker):
         wait_s = min(timeout, self.idle_check_s)
         while not self._stop_requested:
             found = super().dequeue_job_and_maintain_ttl(wait_s, max_idle_time=wait_s)
+            if found is not None and self._stop_requested:
+                self._return_to_queue(*found)
+                return None
             if found is not None:
                 return found
         return None
+
+    def _return_to_queue(self, job: Job, queue: Queue) -> None:
+        """A job that arrived while this worker was stopping goes back to the front of the
+        queue, for another worker. The usual one is a sibling lane's own job, handed back
+        as the grace ran out: taken here it would be cut off when the process exits (it was
+        seen failing mid-download), or handed back once more."""
+        with self.connection.pipeline() as pipe:  # MULTI: moved back, or not at all
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)  # where RQ's LMOVE put it
+            queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+            pipe.execute()
+        log.info("worker %s is stopping: job %s goes back to the queue untouched", self.name,
+                 job.id)
 
 
 def default_concurrency(settings: Settings, device: str, cores: int) -> int:

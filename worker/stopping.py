@@ -16,6 +16,12 @@ asynchronous exception (:func:`worker.deadline.raise_in_thread`). The job's code
 "this row is no longer mine" and writes nothing. The
 hand-back itself is done first, from this thread, so the database is right even if the
 process is killed before the job notices.
+
+The interruption lands only inside :func:`interruptible`, which the job wraps around its
+pipeline (fetch, decode, transcribe, diarize, assemble, analyse). Outside it (storing the
+result, releasing the media, RQ's own bookkeeping) a stop changes nothing in the thread:
+the store step is fenced by the row itself (only a row still this worker's is completed),
+and an exception thrown into RQ's bookkeeping would end the worker with a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from app.store.db import Database
@@ -32,6 +39,7 @@ from app.transcriptions.queue import JobQueue
 from app.transcriptions.recovery import hand_back
 from worker.deadline import raise_in_thread
 from worker.errors import Cancelled
+from worker.media.fetch import abort_exchange_of
 
 log = logging.getLogger("voxhook.worker")
 
@@ -106,14 +114,55 @@ class HandedBack(Cancelled):
         super().__init__(*(args or ("handed back: the worker is stopping",)))
 
 
+#: The threads whose job is inside :func:`interruptible` now (their ``threading`` idents).
+_interruptible_threads: set[int] = set()
+#: Taken to enter or leave the region, and to interrupt another thread only while inside.
+_region_lock = threading.Lock()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """The part of a job that a stop may interrupt: the pipeline, not what follows it."""
+    ident = threading.get_ident()
+    with _region_lock:
+        _interruptible_threads.add(ident)
+    try:
+        yield
+    finally:
+        with _region_lock:
+            try:
+                # An interruption made just before we took the lock is pending in this
+                # thread: let it land here, inside the region, not after it.
+                _checkpoint()
+            finally:
+                _interruptible_threads.discard(ident)
+
+
+def _checkpoint() -> None:
+    """A Python call: entering it is where a pending asynchronous exception is raised."""
+
+
 def _signal_main_thread() -> None:
     os.kill(os.getpid(), INTERRUPT_SIGNAL)  # delivered to the main thread
 
 
 def interrupt_thread(thread: threading.Thread) -> Callable[[], bool]:
-    """An ``interrupt`` for a job that runs in ``thread``: raises :class:`HandedBack` there."""
-    return lambda: thread.ident is not None and raise_in_thread(thread.ident, HandedBack)
+    """An ``interrupt`` for a job that runs in ``thread``: raises :class:`HandedBack` there,
+    if its job is inside :func:`interruptible`."""
+    def interrupt() -> bool:
+        with _region_lock:
+            ident = thread.ident
+            if ident is None or ident not in _interruptible_threads:
+                return False
+            raised = raise_in_thread(ident, HandedBack)
+        if raised:  # a thread blocked in a read runs no Python code until the read ends
+            abort_exchange_of(ident)
+        return raised
+    return interrupt
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise HandedBack()
+    # Runs in the main thread, between two of its bytecodes: the region cannot change
+    # under it, and taking the lock here could deadlock with the main thread's own hold.
+    if threading.get_ident() in _interruptible_threads:
+        raise HandedBack()

@@ -13,16 +13,19 @@ defaults, where a killed worker's job must still be done within 60 s.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -30,6 +33,8 @@ from app.ops.embedded_redis import EmbeddedRedis, free_port
 from app.store.db import Database
 from app.store.models import LedgerEntry, Reservation, Transcription, WebhookDelivery
 from tests.ops.test_serve import _children
+from tests.support.listeners import Behaviour, Listener, respond, trickle_body
+from tests.support.paths import FIXTURES
 from tests.support.receivers import Receiver, Reply
 from tests.support.stack import REPO, Client, Stack
 
@@ -207,33 +212,208 @@ def test_kill_9_worker_at_production_defaults_recovers_within_60_s(tmp_path, pip
         kill_worker_mid_job(stack, client, media_server.url("long.wav"), recover_within_s=60)
 
 
-def test_sigterm_worker_mid_job_hands_it_back(tmp_path, pipelines_file, media_server):
-    """A worker told to stop whose job cannot finish within its grace (1 s here) hands the
-    job back: queued again without counting as a loss, its hold released, and the worker
-    gone at once; a worker started later completes it, charged once."""
-    env = {**FAST, "VOXHOOK_WORKER_STOP_GRACE_S": "1"}
+#: A stopping worker gives its job 1 s before it hands it back.
+STOP_FAST = {**FAST, "VOXHOOK_WORKER_STOP_GRACE_S": "1"}
+
+
+def row_of(stack: Stack, tid: str) -> tuple[Transcription, Reservation | None]:
+    database = Database(stack.database_url)
+    try:
+        with database.session() as session:
+            return session.get(Transcription, tid), session.get(Reservation, tid)
+    finally:
+        database.dispose()
+
+
+def assert_handed_back(stack: Stack, tid: str, worker: str = "worker-0") -> None:
+    """Queued again, not counted as a loss, nobody's, holding nothing, said in the log."""
+    row, reservation = row_of(stack, tid)
+    assert (row.status, row.worker_losses, row.worker_name, row.error_code) == (
+        "queued", 0, None, None), (row.status, row.error_code, row.error_message,
+                                   stack.log(worker)[-3000:])
+    assert reservation is None  # nothing held while it waits
+    assert f"transcription {tid} handed back to the queue" in stack.log(worker)
+
+
+def stop_worker(stack: Stack, index: int = 1, worker: str = "worker-0") -> None:
+    """SIGTERM the worker, which must exit 0 once its job is handed back."""
+    process = stack.processes[index]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(20) == 0, stack.log(worker)[-3000:]
+
+
+def complete_elsewhere(stack: Stack, tid: str, worker: str = "worker-1") -> Transcription:
+    """A worker started now completes the transcription, charged once, no loss counted."""
+    stack.start_worker(worker)
+    done = wait_all_final(stack, [tid], 90)[tid]
+    assert (done.status, done.worker_losses) == ("completed", 0), (
+        done.error_code, done.error_message, stack.log(worker)[-3000:])
+    assert_money_right(stack, [tid])
+    return done
+
+
+#: Each stage a job can be in when its worker is told to stop, with what the job needs to
+#: reach it (diarization runs only when asked for).
+STAGES_MID_JOB = [("fetch", {}), ("decode", {}), ("asr", {}), ("diarization", {"diarize": True}),
+                  ("assembly", {})]
+
+
+@pytest.mark.parametrize(("stage", "fields"), STAGES_MID_JOB, ids=[s for s, _ in STAGES_MID_JOB])
+def test_sigterm_worker_mid_stage_hands_the_job_back(tmp_path, diarizing_pipelines_file,
+                                                     media_server, stage, fields):
+    """A worker told to stop while its job is in ``stage`` (held there, so the job cannot
+    end within the 1 s grace however fast the machine) hands it back: queued again without
+    counting as a loss, its hold released, the worker gone at once; a worker started later
+    completes it, charged once."""
+    with chaos_stack(tmp_path, diarizing_pipelines_file, env=STOP_FAST) as (stack, _, client):
+        with stack.hold(stage):
+            tid = create(client, media_server.url("jfk.flac"), **fields)
+            stack.wait_held(tid, stage, "worker-0")
+            stop_worker(stack)
+        assert_handed_back(stack, tid)
+        complete_elsewhere(stack, tid)
+
+
+def test_sigterm_worker_before_store_leaves_the_handed_back_job_alone(
+        tmp_path, pipelines_file, media_server):
+    """Stopped with its result ready but not yet stored: the job is handed back when the
+    grace ends, and the result that is then stored finds the row no longer this worker's
+    (one conditional UPDATE is the fence), so it completes nothing and charges nothing;
+    the next worker does both, once."""
+    with chaos_stack(tmp_path, pipelines_file, env=STOP_FAST) as (stack, _redis, client):
+        with stack.hold("store"):
+            tid = create(client, media_server.url("jfk.flac"))
+            stack.wait_held(tid, "store", "worker-0")
+            stack.processes[1].send_signal(signal.SIGTERM)
+            wait_until(lambda: row_of(stack, tid)[0].status == "queued", 30,
+                       "the job handed back", stack)
+        # Released: the held job tries to store its result, and must not.
+        assert stack.processes[1].wait(20) == 0, stack.log("worker-0")[-3000:]
+        assert_handed_back(stack, tid)
+        complete_elsewhere(stack, tid)
+
+
+def test_sigterm_worker_mid_upload_read_keeps_the_upload(tmp_path, pipelines_file):
+    """An uploaded file's job handed back mid-transcription keeps its upload (the media of
+    a job that ends is deleted; one that goes back to the queue needs it again)."""
+    with chaos_stack(tmp_path, pipelines_file, env=STOP_FAST) as (stack, _redis, client):
+        upload = client.post("/api/v1/uploads", json={"filename": "jfk.flac"}).json()
+        assert requests.put(upload["upload_url"], data=(FIXTURES / "jfk.flac").read_bytes(),
+                            timeout=30).status_code == 200
+        with stack.hold("asr"):
+            response = client.post("/api/v1/transcriptions",
+                                   json={"source": "upload", "upload_id": upload["id"]})
+            assert response.status_code == 201, response.text
+            tid = response.json()["id"]
+            stack.wait_held(tid, "asr", "worker-0")
+            stop_worker(stack)
+        assert_handed_back(stack, tid)
+        complete_elsewhere(stack, tid)
+        assert "media left for its next attempt" in stack.log("worker-0")
+
+
+def first_stalls_then_serves(body: bytes) -> tuple[Behaviour, list[int]]:
+    """A media host whose first connection is a slow-loris (headers, then a byte every
+    0.1 s, never done) and every later one answers ``body``; and its connection count."""
+    served: list[int] = []
+    trickle, answer = trickle_body(0.1, declared=len(body)), respond(body, "audio/flac")
+
+    def behave(connection: socket.socket, request: bytes, stop: threading.Event) -> None:
+        served.append(1)
+        (trickle if len(served) == 1 else answer)(connection, request, stop)
+    return behave, served
+
+
+def test_sigterm_worker_mid_slow_download_hands_the_job_back(tmp_path, pipelines_file):
+    """Stopped while a slow-loris host trickles the media: the download is interrupted,
+    and the job is handed back, not failed as ``fetch_failed``; the next attempt downloads
+    it again and completes."""
+    behaviour, served = first_stalls_then_serves((FIXTURES / "jfk.flac").read_bytes())
+    with Listener(behaviour=behaviour) as host, \
+            chaos_stack(tmp_path, pipelines_file, env=STOP_FAST) as (stack, _redis, client):
+        tid = create(client, host.url("/jfk.flac"))
+        wait_until(lambda: served, 60, "the download to begin", stack)
+        stop_worker(stack)
+        assert_handed_back(stack, tid)
+        complete_elsewhere(stack, tid)
+        assert len(served) == 2
+
+
+def relay(target_port: int, stall_first: bool = True) -> tuple[Behaviour, list[int]]:
+    """A TCP relay to 127.0.0.1:``target_port`` (one request per connection); with
+    ``stall_first``, the first connection's response stops after its first 1,000 bytes
+    and the connection stays open: a network that stalls mid-download."""
+    relayed: list[int] = []
+
+    def behave(connection: socket.socket, request: bytes, stop: threading.Event) -> None:
+        relayed.append(1)
+        line, rest = request.split(b"\r\n", 1)  # one request per connection, as said
+        with socket.create_connection(("127.0.0.1", target_port), timeout=30) as upstream:
+            upstream.sendall(line + b"\r\nConnection: close\r\n" + rest)
+            response = b""
+            while chunk := upstream.recv(65536):
+                response += chunk
+        if stall_first and len(relayed) == 1:
+            connection.sendall(response[:1000])
+            stop.wait(120)
+            return
+        connection.sendall(response)
+    return behave, relayed
+
+
+def test_sigterm_remote_worker_mid_upload_download_hands_the_job_back(tmp_path,
+                                                                      pipelines_file):
+    """A worker on another machine reads the upload through the API's signed internal URL;
+    stopped while that download stalls, it hands the job back and leaves the upload in
+    place, and the next worker downloads it again and completes."""
+    shared = {**STOP_FAST, "VOXHOOK_SECRET_KEY": secrets.token_urlsafe(32)}
+    with chaos_stack(tmp_path, pipelines_file, workers=0, env=shared) as (api, _redis, client):
+        behaviour, relayed = relay(api.port)
+        with Listener(behaviour=behaviour) as network:
+            remote = Stack(data_dir=tmp_path / "worker-machine", database_url=api.database_url,
+                           redis_url=api.redis_url, pipelines_path=pipelines_file,
+                           queue=api.queue, port=api.port, allowlist="",
+                           extra_env={**shared, "VOXHOOK_BILLING": "on",
+                                      "VOXHOOK_INTERNAL_API_URL": network.url("")})
+            try:
+                upload = client.post("/api/v1/uploads", json={"filename": "jfk.flac"}).json()
+                assert requests.put(upload["upload_url"],
+                                    data=(FIXTURES / "jfk.flac").read_bytes(),
+                                    timeout=30).status_code == 200
+                remote.start_worker("worker-0")
+                response = client.post("/api/v1/transcriptions",
+                                       json={"source": "upload", "upload_id": upload["id"]})
+                assert response.status_code == 201, response.text
+                tid = response.json()["id"]
+                wait_until(lambda: relayed, 120, "the upload's download to begin", remote)
+                stop_worker(remote, index=0)
+                assert_handed_back(remote, tid)
+                complete_elsewhere(remote, tid)
+                assert len(relayed) == 2
+            finally:
+                remote.stop()
+
+
+def test_second_sigterm_stops_the_worker_at_once_and_loses_no_job(tmp_path, pipelines_file,
+                                                                  media_server):
+    """A second SIGTERM within a long grace (60 s) stops the worker at once; its job is
+    handed back on the way out (or, were the database away, found by the recovery of lost
+    jobs), and another worker completes it within 60 s, charged once."""
+    env = {**FAST, "VOXHOOK_WORKER_STOP_GRACE_S": "60"}
     with chaos_stack(tmp_path, pipelines_file, env=env) as (stack, _redis, client):
-        tid = create(client, media_server.url("long.wav"))
-        database = Database(stack.database_url)
-        try:
-            def held() -> bool:
-                with database.session() as session:
-                    reservation = session.get(Reservation, tid)
-                    return reservation is not None and reservation.status == "held"
-            wait_until(held, 60, "the job running with its cost held", stack)
+        with stack.hold("asr"):
+            tid = create(client, media_server.url("jfk.flac"))
+            stack.wait_held(tid, "asr", "worker-0")
             worker = stack.processes[1]
             worker.send_signal(signal.SIGTERM)
-            assert worker.wait(15) == 0, stack.log("worker-0")[-3000:]
-            with database.session() as session:
-                row = session.get(Transcription, tid)
-                assert (row.status, row.worker_losses, row.worker_name) == ("queued", 0, None)
-                assert session.get(Reservation, tid) is None  # nothing held while it waits
-        finally:
-            database.dispose()
-        assert "handed back to the queue" in stack.log("worker-0")
+            wait_until(lambda: "has 60 s to finish" in stack.log("worker-0"), 30,
+                       "the warm stop to begin", stack)
+            time.sleep(1.1)  # RQ takes a second signal within 1 s for the same stop
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(20)  # well inside the 60 s grace
         stack.start_worker("worker-1")
-        done = wait_all_final(stack, [tid], 90)[tid]
-        assert done.status == "completed" and done.worker_losses == 0
+        done = wait_all_final(stack, [tid], 60)[tid]
+        assert done.status == "completed", (done.error_code, done.error_message)
         assert_money_right(stack, [tid])
 
 

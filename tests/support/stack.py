@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from app.ops.embedded_redis import free_port
+from worker.stage_holds import hold_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,6 +133,26 @@ class Stack:
                 process.wait()
             _signal_group(process, signal.SIGKILL)  # anything the leader left behind
         self.processes.clear()
+
+    @contextlib.contextmanager
+    def hold(self, stage: str) -> Iterator[Path]:
+        """Every job of this stack that reaches ``stage`` waits there until the block ends
+        (worker.stage_holds): the test, not the machine's speed, decides where a job is.
+        Left in place, a hold would block every later job of a shared stack, so the block
+        always removes it."""
+        path = hold_path(self.data_dir, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def wait_held(self, transcription_id: str, stage: str, worker: str = "worker",
+                  timeout_s: float = 60) -> None:
+        """Wait until ``worker``'s log says the transcription is held before ``stage``."""
+        line = f"transcription {transcription_id} held before stage {stage}"
+        self._wait(lambda: line in self.log(worker), line, timeout_s)
 
     def api_worker_pids(self) -> list[int]:
         """The gunicorn worker processes of the API (children of ``voxhook api``, which

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -16,7 +18,13 @@ from app.ops.serve import WORKER_NICE, api_share, worker_share
 from worker.deadline import WatchdogDeathPenalty, extend_deadline
 from worker.errors import Cancelled
 from worker.main import GPU_DEFAULT_CONCURRENCY, default_concurrency, threads_per_job
-from worker.stopping import HandedBack, interrupt_thread
+from worker.stopping import (
+    INTERRUPT_SIGNAL,
+    HandedBack,
+    StopGrace,
+    interrupt_thread,
+    interruptible,
+)
 
 
 def _busy_until(stop: threading.Event, limit_s: float) -> None:
@@ -96,35 +104,74 @@ def test_cancelled_watchdog_never_fires() -> None:
 
 def test_interrupt_thread_hands_back_that_thread_only() -> None:
     """The stop grace's interruption of one lane raises HandedBack (a Cancelled: the job
-    writes nothing) in that lane's thread; another lane runs on."""
+    writes nothing) in that lane's thread, inside its pipeline; another lane runs on, and a
+    lane whose job is past its pipeline (storing, releasing, RQ's bookkeeping) is not
+    interrupted at all."""
     stop_other = threading.Event()
-    started = threading.Barrier(3)
+    started = threading.Barrier(4)
     outcomes: dict[str, dict[str, object]] = {}
 
-    def lane(name: str, stop: threading.Event) -> None:
+    def lane(name: str, stop: threading.Event, in_pipeline: bool) -> None:
         def body() -> str:
             started.wait()
-            _busy_until(stop, 20)
+            _busy_until(stop, 20 if in_pipeline else 2)
             return "ran to the end"
         outcomes[name] = {}
         try:
-            outcomes[name]["returned"] = body()
+            if in_pipeline:
+                with interruptible():
+                    outcomes[name]["returned"] = body()
+            else:
+                outcomes[name]["returned"] = body()
         except BaseException as exc:  # the outcome under test
             outcomes[name]["raised"] = exc
 
-    victim = threading.Thread(target=lane, args=("victim", threading.Event()))
-    other = threading.Thread(target=lane, args=("other", stop_other))
-    victim.start()
-    other.start()
+    victim = threading.Thread(target=lane, args=("victim", threading.Event(), True))
+    other = threading.Thread(target=lane, args=("other", stop_other, True))
+    storing = threading.Thread(target=lane, args=("storing", threading.Event(), False))
+    for thread in (victim, other, storing):
+        thread.start()
     started.wait()
     assert interrupt_thread(victim)() is True
+    assert interrupt_thread(storing)() is False
     victim.join(10)
+    storing.join(10)
     stop_other.set()
     other.join(10)
     raised = outcomes["victim"].get("raised")
     assert isinstance(raised, HandedBack) and isinstance(raised, Cancelled)
     assert "worker is stopping" in str(raised)
     assert outcomes["other"] == {"returned": "ran to the end"}
+    assert outcomes["storing"] == {"returned": "ran to the end"}
+
+
+def test_interruption_is_a_base_exception_no_stage_can_swallow() -> None:
+    """A stage's own ``except Exception`` (a download's error mapping, a library's) lets a
+    stop's interruption through, so it never becomes a failure of the customer's job."""
+    def stage() -> str:
+        try:
+            raise HandedBack()
+        except Exception:  # what urllib3's and our fetcher's error mapping do
+            return "fetch_failed"
+
+    with pytest.raises(HandedBack):
+        stage()
+
+
+def test_main_thread_interrupt_lands_only_inside_the_pipeline() -> None:
+    """The SIGUSR1 handler raises HandedBack in the main thread while its job is inside
+    ``interruptible()``, and does nothing once the job has left it."""
+    grace = StopGrace(None, None, "w", lambda: None, 1.0)  # type: ignore[arg-type]
+    previous = signal.getsignal(INTERRUPT_SIGNAL)
+    grace.install()
+    try:
+        with pytest.raises(HandedBack), interruptible():
+            os.kill(os.getpid(), INTERRUPT_SIGNAL)
+            _busy_until(threading.Event(), 10)  # the handler raises before this ends
+        os.kill(os.getpid(), INTERRUPT_SIGNAL)
+        _busy_until(threading.Event(), 0.2)  # outside: nothing raised
+    finally:
+        signal.signal(INTERRUPT_SIGNAL, previous)
 
 
 @pytest.mark.parametrize(("device", "cores", "expected"), [

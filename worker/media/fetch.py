@@ -56,6 +56,9 @@ _CHUNK = 256 * 1024
 _NOT_ON_A_REQUEST_LINE = re.compile(r"[^\x21-\x7e]")
 #: How much of a web page is read to look for Drive's download button.
 _PAGE_BYTES = 1024 * 1024
+#: The exchange each thread has open now (by ``threading`` ident), so that a stop can end a
+#: read that waits on a silent or trickling peer (:func:`abort_exchange_of`).
+_open_exchanges: dict[int, Exchange] = {}
 #: Markup a media file never starts with (after whitespace and a byte-order mark).
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta",
                 b"<title", b"<script")
@@ -196,6 +199,10 @@ class Exchange:
         self.expired = threading.Event()
         self._watchdog: threading.Timer | None = None
         self._connection: HTTPConnection | None = None
+        self._thread = threading.get_ident()
+        #: The connected socket, kept here: once a response says it will close the
+        #: connection, http.client hands the socket to the response and forgets it.
+        self._socket: socket.socket | None = None
 
     def __enter__(self) -> urllib3.BaseHTTPResponse:
         parts, limits = self.parts, self.policy.limits
@@ -214,6 +221,7 @@ class Exchange:
         else:
             self._connection = HTTPConnection(str(endpoint.address), endpoint.port,
                                               timeout=connect_timeout)
+        _open_exchanges[self._thread] = self
         headers = {"Host": _host_header(self.host, parts.port), "User-Agent": USER_AGENT,
                    "Accept": "*/*", **self.extra_headers}
         if cookie := self.cookies.header(self.host):
@@ -221,6 +229,7 @@ class Exchange:
         target = _request_target(parts.path, parts.query)
         try:
             self._connection.connect()
+            self._socket = self._connection.sock
             self._start_watchdog()
             # From now on the timeout bounds each read (urllib3 applies it to the socket).
             self._connection.timeout = limits.read_timeout_s
@@ -239,11 +248,19 @@ class Exchange:
         self.close()
 
     def close(self) -> None:
+        if _open_exchanges.get(self._thread) is self:
+            del _open_exchanges[self._thread]
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
+
+    def abort(self) -> None:
+        """End whatever read or write is waiting on the peer, from another thread."""
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
     def check_deadline(self) -> None:
         """Raise the total timeout if the watchdog fired (reads then end as if at EOF)."""
@@ -264,10 +281,7 @@ class Exchange:
     def _expire(self) -> None:
         """Past the deadline: end whatever read is waiting, however slowly bytes come."""
         self.expired.set()
-        sock = self._connection.sock if self._connection is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self.abort()
 
     def translate(self, exc: BaseException) -> FetchError:
         """The user-facing error for a failure of this exchange."""
@@ -286,6 +300,19 @@ class Exchange:
             return FetchError(f"The TLS connection to {host} failed ({_reason(exc)}): the "
                               "server's certificate is not valid for its name.")
         return FetchError(f"Could not download from {host}: {_reason(exc)}. Try again.")
+
+
+def abort_exchange_of(thread_ident: int) -> bool:
+    """Shut the connection the thread ``thread_ident`` has open, if any; whether it had one.
+
+    A job thread blocked in a socket read runs no Python code, so an exception raised into
+    it (a stop's interruption) would wait for the read timeout; shutting the socket ends the
+    read now, and the interruption lands."""
+    exchange = _open_exchanges.get(thread_ident)
+    if exchange is None:
+        return False
+    exchange.abort()
+    return True
 
 
 def _save(response: urllib3.BaseHTTPResponse, destination: Path, limits: FetchLimits,

@@ -75,6 +75,10 @@ class PipelineHooks(Protocol):
     def on_segment(self, start: float, end: float, text: str) -> None:
         """The engine has decoded one more segment (streamed to waiting clients)."""
 
+    def on_stage(self, stage: str) -> None:
+        """A stage begins (``fetch``, ``decode``, ``asr``, ``diarization``, ``assembly``,
+        ``analysis``): where the worker holds a job on an operator's request."""
+
 
 def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: MediaStore,
                  hooks: PipelineHooks, work_dir: Path) -> PipelineOutcome:
@@ -86,7 +90,7 @@ def run_pipeline(spec: JobSpec, models: ModelCache, settings: Settings, media: M
     # Fail before downloading when a model this job needs cannot run.
     engine = models.engine(spec.pipeline_code)
     diarizer = models.diarizer(spec.pipeline_code) if spec.diarize else None
-    stages = _Stopwatch()
+    stages = _Stopwatch(getattr(hooks, "on_stage", None))
     with stages("fetch"):
         path = media.obtain(spec.media, work_dir)
     with stages("decode"):
@@ -135,16 +139,20 @@ def _scaled(report: Callable[[float], None], low: float,
 
 
 class _Stopwatch:
-    """Times named stages: ``with stages("decode"): …``."""
+    """Times named stages: ``with stages("decode"): …``; tells ``on_start`` as each begins
+    (before its clock starts, so a held job's wait is not counted as the stage's time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_start: Callable[[str], None] | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.on_start = on_start
 
     def __call__(self, name: str) -> _Stopwatch:
         self._name = name
         return self
 
     def __enter__(self) -> None:
+        if self.on_start is not None:
+            self.on_start(self._name)
         self._started = time.perf_counter()
 
     def __exit__(self, *_: object) -> None:
