@@ -94,6 +94,15 @@ def running_together(stack: Stack, ids: list[str]) -> dict[str, str]:
     return lanes
 
 
+def held_together(stack: Stack, ids: list[str]) -> dict[str, str]:
+    """With ``stack.hold("asr")`` on: wait until every job is held before its transcription,
+    then prove they are running at once (:func:`running_together`). Held, no job can end
+    before the others start, however fast the machine."""
+    for tid in ids:
+        stack.wait_held(tid, "asr", "worker-0")
+    return running_together(stack, ids)
+
+
 def final_body(client: Client, tid: str) -> dict[str, Any]:
     body = client.wait_final(f"/api/v1/transcriptions/{tid}", timeout_s=300)
     assert body["status"] == "completed", body
@@ -108,8 +117,9 @@ def test_two_jobs_at_once_each_get_their_own_result(tmp_path, two_pipelines, med
              "diarize": True, "speaker_count": 2}
     job_b = {"url": media.url("long.wav"), "pipeline_code": "short", "language": "en"}
     with chaos_stack(tmp_path, two_pipelines, env=TWO_AT_ONCE) as (stack, _redis, client):
-        together = [create(client, **job_a), create(client, **job_b)]
-        running_together(stack, together)
+        with stack.hold("asr"):
+            together = [create(client, **job_a), create(client, **job_b)]
+            held_together(stack, together)
         a, b = (final_body(client, tid) for tid in together)
         alone_a = final_body(client, create(client, **job_a))
         alone_b = final_body(client, create(client, **job_b))
@@ -130,15 +140,18 @@ def test_cancel_one_of_two_running_jobs(tmp_path, two_pipelines, media):
     """Of two jobs running at once, the cancelled one ends cancelled and uncharged, its hold
     released; the other completes and is charged its cost once."""
     with chaos_stack(tmp_path, two_pipelines, env=TWO_AT_ONCE) as (stack, _redis, client):
-        kept, cancelled = (create(client, media.url("long.wav")) for _ in range(2))
-        running_together(stack, [kept, cancelled])
-        answer = client.post(f"/api/v1/transcriptions/{cancelled}/cancel")
-        assert answer.status_code == 200, answer.text
+        with stack.hold("asr"):
+            kept, cancelled = (create(client, media.url("long.wav")) for _ in range(2))
+            held_together(stack, [kept, cancelled])
+            answer = client.post(f"/api/v1/transcriptions/{cancelled}/cancel")
+            assert answer.status_code == 200, answer.text
+            # The lane's beat finds the row no longer its own while the job is still held.
+            wait_until(lambda: f"transcription {cancelled} is no longer this worker's"
+                       in stack.log("worker-0"), 30, "the lane to notice", stack)
         done = wait_all_final(stack, [kept, cancelled], 300)
         assert done[cancelled].status == "cancelled"
         assert done[kept].status == "completed", (done[kept].error_code,
                                                   done[kept].error_message)
-        assert "is no longer this worker's" in stack.log("worker-0")
         assert_money_right(stack, [kept, cancelled])  # checks: the cancelled one uncharged
 
 
@@ -147,10 +160,11 @@ def test_kill_9_worker_running_two_jobs_recovers_both(tmp_path, two_pipelines, m
     lapse and hands both back; a worker started afterwards completes both, each charged once
     and counted as one loss."""
     with chaos_stack(tmp_path, two_pipelines, env=TWO_AT_ONCE) as (stack, _redis, client):
-        ids = [create(client, media.url("long.wav")) for _ in range(2)]
-        lanes = running_together(stack, ids)
-        victim = worker_pid(next(iter(lanes.values())))
-        os.kill(victim, signal.SIGKILL)
+        with stack.hold("asr"):
+            ids = [create(client, media.url("long.wav")) for _ in range(2)]
+            lanes = held_together(stack, ids)
+            victim = worker_pid(next(iter(lanes.values())))
+            os.kill(victim, signal.SIGKILL)
         stack.start_worker("worker-1")
         done = wait_all_final(stack, ids, 300)
         for tid, row in done.items():

@@ -8,7 +8,6 @@ funded with the operator's CLI, as an operator would.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -117,17 +116,14 @@ def test_cancelled_running_job_costs_nothing(billed_stack: Stack,
     key = stack.cli("keys", "create", "--name", "cancel", "--account", account).stdout.strip()
     stack.cli("wallet", "topup", account, "--usd", "5.00")
     client = Client(stack.base_url, key)
-    created = client.post("/api/v1/transcriptions", json={
-        "source": "external_url", "url": media_server.url("long.wav")})
-    path = f"/api/v1/transcriptions/{created.json()['id']}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # running, with its cost reserved
-        polled = client.get(path).json()
-        if polled["status"] == "processing" and polled["audio_duration_seconds"]:
-            break
-        time.sleep(0.05)
-    cancelled = client.post(f"{path}/cancel")
-    assert cancelled.status_code == 200, cancelled.text
+    with stack.hold("asr"):  # running, with its cost reserved (before transcription)
+        created = client.post("/api/v1/transcriptions", json={
+            "source": "external_url", "url": media_server.url("jfk.flac")})
+        path = f"/api/v1/transcriptions/{created.json()['id']}"
+        stack.wait_held(created.json()["id"], "asr")
+        assert available_usd(stack, account) < Decimal("5.00")  # held
+        cancelled = client.post(f"{path}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
     final = client.wait_final(path, timeout_s=60)
     assert final["status"] == "cancelled"
     assert available_usd(stack, account) == Decimal("5.00")

@@ -41,7 +41,7 @@ from worker.errors import (
     UrlRefused,
     WebPageNotMedia,
 )
-from worker.media.fetch import USER_AGENT, FetchPolicy, download
+from worker.media.fetch import USER_AGENT, FetchPolicy, abort_exchange_of, download
 
 FIXTURES = FIXTURES
 LOOPBACK = Allowlist.parse(["127.0.0.1"])
@@ -375,6 +375,50 @@ def test_slow_loris_headers_are_ended_by_the_total_timeout(tmp_path: Path) -> No
         with pytest.raises(DownloadTimeout, match=r"longer than 1\.5 s"):
             download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
     assert time.monotonic() - started < 10
+
+
+def _closing_then_silent(connection: socket.socket, request: bytes,
+                         stop: threading.Event) -> None:
+    """Headers that say the connection will close, a little body, then silence."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\n"
+                       b"Content-Length: 1000000\r\nConnection: close\r\n\r\n" + b"\0" * 100)
+    stop.wait(60)
+
+
+def test_total_timeout_ends_a_silent_read_on_a_closing_connection(tmp_path: Path) -> None:
+    """With ``Connection: close`` http.client hands the socket to the response and forgets
+    it; the watchdog still shuts it at the total timeout, not at the (30 s) read timeout."""
+    limits = FetchLimits(read_timeout_s=30.0, total_timeout_s=1.0)
+    with Listener(behaviour=_closing_then_silent) as server:
+        started = time.monotonic()
+        with pytest.raises(DownloadTimeout, match=r"longer than 1 s"):
+            download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
+    assert time.monotonic() - started < 10
+
+
+def test_a_stop_wakes_a_download_blocked_in_another_thread(tmp_path: Path) -> None:
+    """``abort_exchange_of`` (a stopping worker's way to reach a job thread blocked in a
+    read) ends that thread's download now, not at the read timeout."""
+    limits = FetchLimits(read_timeout_s=30.0, total_timeout_s=60.0)
+    outcome: dict[str, BaseException] = {}
+
+    def job() -> None:
+        try:
+            download(server.url("/talk.mp3"), tmp_path / "source", policy(limits=limits))
+        except BaseException as exc:  # the outcome under test
+            outcome["raised"] = exc
+
+    with Listener(behaviour=_closing_then_silent) as server:
+        thread = threading.Thread(target=job)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not abort_exchange_of(thread.ident or 0):  # once its exchange is open
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+        started = time.monotonic()
+        thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    assert isinstance(outcome.get("raised"), FetchError)
 
 
 def test_silent_server_is_a_read_timeout(tmp_path: Path) -> None:

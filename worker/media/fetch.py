@@ -221,7 +221,6 @@ class Exchange:
         else:
             self._connection = HTTPConnection(str(endpoint.address), endpoint.port,
                                               timeout=connect_timeout)
-        _open_exchanges[self._thread] = self
         headers = {"Host": _host_header(self.host, parts.port), "User-Agent": USER_AGENT,
                    "Accept": "*/*", **self.extra_headers}
         if cookie := self.cookies.header(self.host):
@@ -230,6 +229,7 @@ class Exchange:
         try:
             self._connection.connect()
             self._socket = self._connection.sock
+            _open_exchanges[self._thread] = self
             self._start_watchdog()
             # From now on the timeout bounds each read (urllib3 applies it to the socket).
             self._connection.timeout = limits.read_timeout_s
