@@ -166,10 +166,8 @@ def _run(context: WorkerContext, spec: JobSpec, work_dir: Path) -> str:
     with context.db.session() as session:
         completed_at = _take_for_ending(session, transcription_id, context.worker_name,
                                         TranscriptionStatus.COMPLETED)
-        if completed_at is None:
-            _release_unless_retried(session, transcription_id)  # cancelled, deleted, handed
-            row = session.get(Transcription, transcription_id)  # back meanwhile
-            return row.status if row is not None else "deleted"
+        if completed_at is None:  # cancelled, deleted or handed back meanwhile
+            return _release_unless_retried(session, transcription_id)
         row = session.get(Transcription, transcription_id, populate_existing=True)
         assert row is not None
         row.completed_at = completed_at
@@ -332,9 +330,7 @@ def _finish_failed(context: WorkerContext, transcription_id: str,
         failed_at = _take_for_ending(session, transcription_id, context.worker_name,
                                      TranscriptionStatus.FAILED)
         if failed_at is None:
-            _release_unless_retried(session, transcription_id)
-            row = session.get(Transcription, transcription_id)
-            status = row.status if row is not None else "deleted"
+            status = _release_unless_retried(session, transcription_id)
             log.info("transcription %s stopped with %s, but it is %s and no longer this "
                      "worker's: nothing recorded", transcription_id, error.code, status)
             return status
@@ -355,12 +351,14 @@ def _finish_failed(context: WorkerContext, transcription_id: str,
     return TranscriptionStatus.FAILED
 
 
-def _release_unless_retried(session: Session, transcription_id: str) -> None:
+def _release_unless_retried(session: Session, transcription_id: str) -> str:
     """Release the job's hold if its transcription has ended or is gone; a row that went
-    back to the queue (or on to another worker) keeps whatever its next attempt holds."""
+    back to the queue (or on to another worker) keeps whatever its next attempt holds.
+    Returns the transcription's status now (``"deleted"`` when it is gone)."""
     row = session.get(Transcription, transcription_id)
     if row is None or TranscriptionStatus(row.status).is_final:
         wallet.release(session, transcription_id)
+    return row.status if row is not None else "deleted"
 
 
 class _JobHooks:

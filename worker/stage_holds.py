@@ -33,14 +33,13 @@ def hold_path(data_dir: Path, stage: str) -> Path:
     return data_dir / "holds" / stage
 
 
-def hold_if_asked(data_dir: Path, transcription_id: str, stage: str) -> bool:
-    """Wait while the hold file of ``stage`` exists; whether the job was held."""
+def hold_if_asked(data_dir: Path, transcription_id: str, stage: str) -> None:
+    """Wait while the hold file of ``stage`` exists."""
     path = hold_path(data_dir, stage)
     if not path.exists():
-        return False
+        return
     log.warning("transcription %s held before stage %s by %s: remove the file to let it go "
                 "on", transcription_id, stage, path)
     while path.exists():
         time.sleep(POLL_S)  # a stop's interruption lands here, as in any stage
     log.info("transcription %s released before stage %s", transcription_id, stage)
-    return True
